@@ -1,0 +1,21 @@
+export { migrate, openStorage } from './storage.js';
+export { createTestStorage, STORAGE_KINDS } from './testing.js';
+export type {
+  Account,
+  AccountRepository,
+  AccountSummary,
+  BlocklistRepository,
+  OfflineMessage,
+  OfflineRepository,
+  RosterChanges,
+  RosterItem,
+  RosterRepository,
+  ScramKeys,
+  Storage,
+  StorageKind,
+  StorageOptions,
+  StoredCredentials,
+  StoredVCard,
+  Subscription,
+  VCardRepository,
+} from './types.js';

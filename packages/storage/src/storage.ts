@@ -1,0 +1,52 @@
+import { sql } from 'drizzle-orm';
+import { createAccountRepository } from './accounts.js';
+import { createBlocklistRepository } from './blocklist.js';
+import { type Connection, connect, type Database, migratePostgresDatabase } from './database.js';
+import { createOfflineRepository } from './offline.js';
+import { createRosterRepository } from './roster.js';
+import type { Storage, StorageOptions } from './types.js';
+import { createVCardRepository } from './vcards.js';
+
+const databases = new WeakMap<Storage, Database>();
+
+/** Connects to Postgres (when `databaseUrl` is given) or opens PGlite, and applies pending migrations. */
+export async function openStorage(opts: StorageOptions): Promise<Storage> {
+  const connection = await connect(opts);
+  const storage = storageOn(connection, opts);
+  databases.set(storage, connection.db);
+  return storage;
+}
+
+/** Applies pending migrations and disconnects; used by `strom migrate`. */
+export async function migrate(opts: StorageOptions): Promise<void> {
+  if (opts.databaseUrl) return migratePostgresDatabase(opts.databaseUrl);
+  const connection = await connect(opts);
+  await connection.close();
+}
+
+/** The underlying database of a storage, for this package's tests only. */
+export function databaseOf(storage: Storage): Database {
+  const db = databases.get(storage);
+  if (!db) throw new Error('Not a storage opened by openStorage');
+  return db;
+}
+
+function storageOn(connection: Connection, opts: StorageOptions): Storage {
+  const { db } = connection;
+  let closing: Promise<void> | undefined;
+  return {
+    kind: connection.kind,
+    accounts: createAccountRepository(db),
+    roster: createRosterRepository(db, opts.rosterHistoryLimit),
+    vcards: createVCardRepository(db),
+    offline: createOfflineRepository(db),
+    blocklist: createBlocklistRepository(db),
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    close() {
+      closing ??= connection.close();
+      return closing;
+    },
+  };
+}
