@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { createCluster } from '@strom/cluster';
+import { XmppServer } from '@strom/core';
+import { defaultModules } from '@strom/modules';
+import { openStorage, type Storage } from '@strom/storage';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { AdminServer } from './admin.js';
+import type { Config } from './config.js';
+import { health } from './health.js';
+import { createLogger, type Logger } from './logger.js';
+import { xmppWebSocket } from './websocket.js';
+
+export interface Strom {
+  readonly config: Config;
+  readonly http: FastifyInstance;
+  readonly xmpp: XmppServer;
+  readonly storage: Storage;
+  readonly log: Logger;
+  /** The port actually bound (useful with PORT=0). */
+  port(): number;
+  /** Stops accepting, ends every stream (see-other-uri or system-shutdown), then closes storage. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Listen for `strom` CLI commands on the local admin socket (default true). */
+  adminSocket?: boolean;
+  logger?: Logger;
+}
+
+/** Builds and starts a Strom node from its configuration. */
+export async function startStrom(config: Config, options: StartOptions = {}): Promise<Strom> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const storage = await openStorage({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  });
+  const cluster = createCluster({
+    redisUrl: config.redisUrl,
+    nodeId: config.nodeId,
+    keyPrefix: config.redisKeyPrefix,
+    log: log.child({ component: 'cluster' }),
+  });
+  const xmpp = new XmppServer({
+    domain: config.domain,
+    storage,
+    cluster,
+    log: log.child({ component: 'xmpp' }),
+    limits: { maxStanzaBytes: config.maxStanzaBytes },
+    modules: defaultModules({ registration: config.registration }),
+  });
+  try {
+    await xmpp.start();
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+
+  const https =
+    config.tlsCertFile && config.tlsKeyFile
+      ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
+      : null;
+  const http = Fastify({
+    loggerInstance: log.child({ component: 'http' }),
+    disableRequestLogging: true,
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+  await http.register(health, { xmpp });
+  await http.register(xmppWebSocket, {
+    xmpp,
+    path: config.websocketPath,
+    maxStanzaBytes: config.maxStanzaBytes,
+    pingIntervalMs: config.pingIntervalMs,
+    deadPeerTimeoutMs: config.deadPeerTimeoutMs,
+    shutdownRedirectUrl: config.shutdownRedirectUrl,
+  });
+
+  const admin = options.adminSocket === false ? undefined : new AdminServer(config.adminSocket, xmpp, log);
+  try {
+    await http.listen({ host: config.host, port: config.port });
+    await admin?.listen();
+  } catch (err) {
+    await http.close().catch(() => {});
+    await xmpp.stop();
+    await storage.close();
+    throw err;
+  }
+  log.info({ domain: config.domain, port: (http.server.address() as { port: number }).port }, 'Strom is up');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    http,
+    xmpp,
+    storage,
+    log,
+    port: () => (http.server.address() as { port: number }).port,
+    stop: () => {
+      stopping ??= (async () => {
+        await admin?.close();
+        // Fastify's close runs the WebSocket plugin's preClose, which ends every stream properly.
+        await http.close();
+        await xmpp.stop();
+        await storage.close();
+        log.info({}, 'Strom stopped');
+      })();
+      return stopping;
+    },
+  };
+}

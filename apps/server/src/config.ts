@@ -1,0 +1,161 @@
+import path from 'node:path';
+
+/** Every setting Strom reads, with its environment variable; `.env.example` documents the same list. */
+export interface Config {
+  domain: string;
+  host: string;
+  port: number;
+  websocketPath: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  nodeId: string | undefined;
+  trustedProxies: string[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  registration: 'open' | 'closed';
+  maxStanzaBytes: number;
+  pingIntervalMs: number;
+  deadPeerTimeoutMs: number;
+  shutdownRedirectUrl: string | undefined;
+  adminSocket: string;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  publicUrl: string | undefined;
+  webClient: boolean;
+  webClientPath: string;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads and validates the configuration; any bad value is reported by name with what is expected. */
+export function loadConfig(env: Env = process.env): Config {
+  const errors: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? fallback : value;
+  };
+  const optional = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      errors.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      errors.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = optional(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    errors.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = optional(name);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) throw new Error();
+      return raw;
+    } catch {
+      errors.push(`${name} must be a ${protocols.join(' or ')} URL`);
+      return undefined;
+    }
+  };
+  const urlPath = (name: string, fallback: string): string => {
+    const value = str(name, fallback);
+    if (!/^\/[A-Za-z0-9._~\-/]*$/.test(value)) {
+      errors.push(`${name} must be a URL path starting with "/" (got "${value}")`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const domain = str('XMPP_DOMAIN', 'localhost').toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
+    errors.push(`XMPP_DOMAIN must be a DNS domain name (got "${domain}")`);
+  }
+  const dataDir = path.resolve(str('DATA_DIR', './data'));
+  const trustedProxies = (optional('TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const proxy of trustedProxies) {
+    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy) && !['loopback', 'linklocal', 'uniquelocal'].includes(proxy)) {
+      errors.push(`TRUSTED_PROXIES entries must be IP addresses or CIDR ranges (got "${proxy}")`);
+    }
+  }
+  const tlsCertFile = optional('TLS_CERT_FILE');
+  const tlsKeyFile = optional('TLS_KEY_FILE');
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    errors.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  }
+  const pingIntervalMs = int('PING_INTERVAL', 25, 1, 3600) * 1000;
+
+  const config: Config = {
+    domain,
+    host: str('HOST', '127.0.0.1'),
+    port: int('PORT', 5280, 0, 65535),
+    websocketPath: urlPath('WEBSOCKET_PATH', '/xmpp-websocket'),
+    dataDir,
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000),
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: str('REDIS_KEY_PREFIX', 'strom:'),
+    nodeId: optional('NODE_ID'),
+    trustedProxies,
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    registration: oneOf('REGISTRATION', ['open', 'closed'] as const, 'open'),
+    maxStanzaBytes: int('MAX_STANZA_SIZE', 262_144, 1024, 16 * 1024 * 1024),
+    pingIntervalMs,
+    deadPeerTimeoutMs: int('DEAD_PEER_TIMEOUT', 30, 1, 3600) * 1000,
+    shutdownRedirectUrl: url('SHUTDOWN_REDIRECT_URL', ['ws:', 'wss:']),
+    adminSocket: path.resolve(str('ADMIN_SOCKET', path.join(dataDir, 'admin.sock'))),
+    tlsCertFile,
+    tlsKeyFile,
+    publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
+    webClient: bool('WEB_CLIENT', true),
+    webClientPath: urlPath('WEB_CLIENT_PATH', '/'),
+  };
+  if (errors.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);
+  return config;
+}
+
+/** Loads KEY=VALUE lines from a .env file into the environment, never overriding what is already set. */
+export async function loadDotEnv(file: string, env: Env = process.env): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) continue;
+    const [, key, rawValue] = match;
+    const value = rawValue!.replace(/^(['"])(.*)\1$/, '$2');
+    if (env[key!] === undefined) env[key!] = value;
+  }
+}
