@@ -22,7 +22,10 @@ export async function handleAdminRequest(xmpp: XmppServer, request: AdminRequest
   try {
     switch (request.command) {
       case 'user.add':
-        return { ok: true, result: `${await xmpp.createAccount(request.username, request.password)}@${xmpp.domain}` };
+        return {
+          ok: true,
+          result: `${await xmpp.createAccount(request.username, request.password)}@${xmpp.domain}`,
+        };
       case 'user.passwd':
         await xmpp.changePassword(request.username, request.password);
         return { ok: true };
@@ -31,7 +34,9 @@ export async function handleAdminRequest(xmpp: XmppServer, request: AdminRequest
         return { ok: true };
       case 'user.list': {
         const inactiveSince =
-          request.inactiveDays === undefined ? undefined : new Date(Date.now() - request.inactiveDays * 86_400_000);
+          request.inactiveDays === undefined
+            ? undefined
+            : new Date(Date.now() - request.inactiveDays * 86_400_000);
         const accounts = await xmpp.storage.accounts.list({ inactiveSince });
         return {
           ok: true,
@@ -43,7 +48,10 @@ export async function handleAdminRequest(xmpp: XmppServer, request: AdminRequest
         };
       }
       case 'status':
-        return { ok: true, result: { domain: xmpp.domain, sessions: xmpp.sessions.size, node: xmpp.cluster.nodeId } };
+        return {
+          ok: true,
+          result: { domain: xmpp.domain, sessions: xmpp.sessions.size, node: xmpp.cluster.nodeId },
+        };
       default:
         return { ok: false, error: 'Unknown command' };
     }

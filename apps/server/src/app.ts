@@ -3,7 +3,7 @@ import { createCluster } from '@strom/cluster';
 import { XmppServer } from '@strom/core';
 import { defaultModules } from '@strom/modules';
 import { openStorage, type Storage } from '@strom/storage';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
 import type { Config } from './config.js';
 import { health } from './health.js';
@@ -26,16 +26,20 @@ export interface StartOptions {
   /** Listen for `strom` CLI commands on the local admin socket (default true). */
   adminSocket?: boolean;
   logger?: Logger;
+  /** An already opened storage (tests); closed by `stop()` like the one Strom opens itself. */
+  storage?: Storage;
 }
 
 /** Builds and starts a Strom node from its configuration. */
 export async function startStrom(config: Config, options: StartOptions = {}): Promise<Strom> {
   const log = options.logger ?? createLogger(config.logLevel);
-  const storage = await openStorage({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
-  });
+  const storage =
+    options.storage ??
+    (await openStorage({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+    }));
   const cluster = createCluster({
     redisUrl: config.redisUrl,
     nodeId: config.nodeId,
@@ -63,7 +67,8 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
       : null;
   const http = Fastify({
     loggerInstance: log.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // Requests are never logged: their lines would carry client addresses.
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;

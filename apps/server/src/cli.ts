@@ -72,7 +72,11 @@ async function user(config: Config, args: string[]): Promise<number> {
     case 'add':
     case 'passwd':
       if (!username) throw new UsageError(`strom user ${sub} needs a username`);
-      request = { command: sub === 'add' ? 'user.add' : 'user.passwd', username, password: more[0] ?? (await askPassword()) };
+      request = {
+        command: sub === 'add' ? 'user.add' : 'user.passwd',
+        username,
+        password: more[0] ?? (await askPassword()),
+      };
       break;
     case 'delete':
       if (!username) throw new UsageError('strom user delete needs a username');
@@ -81,7 +85,8 @@ async function user(config: Config, args: string[]): Promise<number> {
     case 'list': {
       const flag = args.indexOf('--inactive-days');
       const days = flag === -1 ? undefined : Number(args[flag + 1]);
-      if (days !== undefined && !(Number.isFinite(days) && days >= 0)) throw new UsageError('--inactive-days needs a number');
+      if (days !== undefined && !(Number.isFinite(days) && days >= 0))
+        throw new UsageError('--inactive-days needs a number');
       request = { command: 'user.list', inactiveDays: days };
       break;
     }
@@ -129,8 +134,14 @@ function print(request: AdminRequest, reply: AdminReply): number {
       console.log(`Deleted ${request.username} and everything stored about the account`);
       break;
     case 'user.list':
-      for (const account of reply.result as Array<{ jid: string; createdAt: string; lastLoginAt: string | null }>) {
-        console.log(`${account.jid}\tcreated ${account.createdAt}\tlast login ${account.lastLoginAt ?? 'never'}`);
+      for (const account of reply.result as Array<{
+        jid: string;
+        createdAt: string;
+        lastLoginAt: string | null;
+      }>) {
+        console.log(
+          `${account.jid}\tcreated ${account.createdAt}\tlast login ${account.lastLoginAt ?? 'never'}`,
+        );
       }
       break;
     default:

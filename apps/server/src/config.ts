@@ -102,7 +102,10 @@ export function loadConfig(env: Env = process.env): Config {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const proxy of trustedProxies) {
-    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy) && !['loopback', 'linklocal', 'uniquelocal'].includes(proxy)) {
+    if (
+      !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(proxy) &&
+      !['loopback', 'linklocal', 'uniquelocal'].includes(proxy)
+    ) {
       errors.push(`TRUSTED_PROXIES entries must be IP addresses or CIDR ranges (got "${proxy}")`);
     }
   }

@@ -29,13 +29,19 @@ async function credentialsFor(password: string) {
   try {
     return await deriveCredentials(password);
   } catch (err) {
-    if (err instanceof SaslError) throw new AccountError('invalid-password', 'The password contains characters that are not allowed');
+    if (err instanceof SaslError)
+      throw new AccountError('invalid-password', 'The password contains characters that are not allowed');
     throw err;
   }
 }
 
 /** Creates an account; only salted SCRAM keys are stored, never the password. */
-export async function createAccount(storage: Storage, domain: string, username: string, password: string): Promise<string> {
+export async function createAccount(
+  storage: Storage,
+  domain: string,
+  username: string,
+  password: string,
+): Promise<string> {
   const local = normalizeUsername(username, domain);
   const credentials = await credentialsFor(password);
   if (!(await storage.accounts.create(local, credentials))) {
@@ -44,7 +50,12 @@ export async function createAccount(storage: Storage, domain: string, username: 
   return local;
 }
 
-export async function changePassword(storage: Storage, domain: string, username: string, password: string): Promise<void> {
+export async function changePassword(
+  storage: Storage,
+  domain: string,
+  username: string,
+  password: string,
+): Promise<void> {
   const local = normalizeUsername(username, domain);
   const credentials = await credentialsFor(password);
   if (!(await storage.accounts.setCredentials(local, credentials))) {

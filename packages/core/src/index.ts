@@ -1,25 +1,31 @@
-export { AccountError, changePassword, createAccount, normalizeUsername, type AccountProblem } from './accounts.js';
 export {
-  StanzaError,
-  StreamError,
+  AccountError,
+  type AccountProblem,
+  changePassword,
+  createAccount,
+  normalizeUsername,
+} from './accounts.js';
+export {
   errorReply,
   iqResult,
+  StanzaError,
   type StanzaErrorCondition,
   type StanzaErrorType,
+  StreamError,
   type StreamErrorCondition,
 } from './errors.js';
 export { HookBus, type HookHandler, type HookResult } from './hooks.js';
 export { NS } from './namespaces.js';
 export {
-  ModuleRegistry,
-  defineModule,
-  iqEventName,
   type Addressing,
+  defineModule,
+  type Identity,
   type IqEvent,
   type IqHandler,
-  type Identity,
+  iqEventName,
   type LifecycleEvents,
   type ModuleContext,
+  ModuleRegistry,
   type NonzaEvent,
   type PreAuthIqEvent,
   type StanzaEvent,
@@ -28,5 +34,5 @@ export {
   type StromModule,
 } from './registry.js';
 export { Router } from './router.js';
-export { XmppServer, silentLogger, type Logger, type ServerOptions, type ServerStats } from './server.js';
+export { type Logger, type ServerOptions, type ServerStats, silentLogger, XmppServer } from './server.js';
 export { ClientSession, type CloseReason, type SessionState, type Transport } from './session.js';

@@ -1,10 +1,10 @@
 import type { SessionEntry } from '@strom/cluster';
 import type { JID } from '@strom/jid';
 import type { Element } from '@strom/xml';
-import { StanzaError, errorReply, iqResult } from './errors.js';
+import { errorReply, iqResult, StanzaError } from './errors.js';
 import { HookBus, type HookHandler, type HookResult } from './hooks.js';
-import type { CloseReason, ClientSession } from './session.js';
 import type { XmppServer } from './server.js';
+import type { ClientSession, CloseReason } from './session.js';
 
 export type StanzaKind = 'message' | 'presence' | 'iq';
 
@@ -45,7 +45,9 @@ export interface PreAuthIqEvent {
   readonly session: ClientSession;
   readonly server: XmppServer;
 }
-export type PreAuthIqHandler = (event: PreAuthIqEvent) => Element | undefined | void | Promise<Element | undefined | void>;
+export type PreAuthIqHandler = (
+  event: PreAuthIqEvent,
+) => Element | undefined | void | Promise<Element | undefined | void>;
 
 /** Top-level elements outside jabber:client (e.g. stream management), once bound. */
 export interface NonzaEvent {
@@ -136,37 +138,36 @@ export class ModuleRegistry {
 
   private contextFor(): ModuleContext {
     const server = this.server;
-    const registry = this;
     return {
       server,
       hook: (event, handler, priority) => {
-        registry.stanzaHooks.on(event, handler, priority);
+        this.stanzaHooks.on(event, handler, priority);
       },
       iq: (type, addressing, xmlns, name, handler) => {
         const eventName = iqEventName(type, addressing, xmlns, name);
-        if (registry.stanzaHooks.has(eventName)) throw new Error(`Two handlers for ${eventName}`);
-        registry.stanzaHooks.on(eventName, (event) => answerIq(event, handler));
+        if (this.stanzaHooks.has(eventName)) throw new Error(`Two handlers for ${eventName}`);
+        this.stanzaHooks.on(eventName, (event) => answerIq(event, handler));
       },
       preAuthIq: (type, xmlns, name, handler) => {
-        registry.preAuthIqs.set(`${type}/${xmlns}:${name}`, handler);
+        this.preAuthIqs.set(`${type}/${xmlns}:${name}`, handler);
       },
       nonza: (xmlns, name, handler) => {
-        registry.nonzas.set(`${xmlns}:${name}`, handler);
+        this.nonzas.set(`${xmlns}:${name}`, handler);
       },
       on: (event, handler, priority) => {
-        registry.lifecycle.on(event, handler as HookHandler<unknown>, priority);
+        this.lifecycle.on(event, handler as HookHandler<unknown>, priority);
       },
       feature: (...namespaces) => {
-        for (const ns of namespaces) registry.serverFeatures.add(ns);
+        for (const ns of namespaces) this.serverFeatures.add(ns);
       },
       accountFeature: (...namespaces) => {
-        for (const ns of namespaces) registry.accountFeatures.add(ns);
+        for (const ns of namespaces) this.accountFeatures.add(ns);
       },
       identity: (identity) => {
-        registry.identities.push(identity);
+        this.identities.push(identity);
       },
       streamFeature: (stage, provider) => {
-        registry.features[stage].push(provider);
+        this.features[stage].push(provider);
       },
     };
   }

@@ -1,9 +1,9 @@
 import { JID } from '@strom/jid';
 import type { Element } from '@strom/xml';
-import { StanzaError, errorReply } from './errors.js';
-import { type Addressing, type StanzaEvent, type StanzaKind, iqEventName } from './registry.js';
-import type { ClientSession } from './session.js';
+import { errorReply, StanzaError } from './errors.js';
+import { type Addressing, iqEventName, type StanzaEvent, type StanzaKind } from './registry.js';
 import type { XmppServer } from './server.js';
+import type { ClientSession } from './session.js';
 
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
 const MESSAGE_TYPES = new Set(['normal', 'chat', 'groupchat', 'headline', 'error']);
@@ -39,10 +39,18 @@ export class Router {
     const rawType = stanza.attrs.type;
     if (kind === 'iq') {
       if (rawType === undefined || !IQ_TYPES.has(rawType) || stanza.attrs.id === undefined) {
-        return this.bounce(stanza, new StanzaError('bad-request', 'IQ needs a valid type and an id'), session);
+        return this.bounce(
+          stanza,
+          new StanzaError('bad-request', 'IQ needs a valid type and an id'),
+          session,
+        );
       }
       if ((rawType === 'get' || rawType === 'set') && stanza.elements().length !== 1) {
-        return this.bounce(stanza, new StanzaError('bad-request', 'IQ get/set needs exactly one payload'), session);
+        return this.bounce(
+          stanza,
+          new StanzaError('bad-request', 'IQ get/set needs exactly one payload'),
+          session,
+        );
       }
     } else if (rawType !== undefined && !(kind === 'message' ? MESSAGE_TYPES : PRESENCE_TYPES).has(rawType)) {
       return this.bounce(stanza, new StanzaError('bad-request', `Unknown ${kind} type`), session);
@@ -85,7 +93,7 @@ export class Router {
 
   /** Replies to the sender of an event; a local origin gets it directly. */
   async reply(event: StanzaEvent, reply: Element): Promise<void> {
-    if (event.origin && event.origin.jid?.equals(event.from)) {
+    if (event.origin?.jid?.equals(event.from)) {
       event.origin.send(reply);
       return;
     }
@@ -209,4 +217,3 @@ function classify(to: JID, from: JID): Addressing {
   if (to.resource !== '') return 'full';
   return from.local === to.local && from.domain === to.domain ? 'self' : 'bare';
 }
-

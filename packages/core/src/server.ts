@@ -228,7 +228,10 @@ export class XmppServer {
           continue;
         }
         let batch = byNode.get(entry.node);
-        if (!batch) byNode.set(entry.node, (batch = []));
+        if (!batch) {
+          batch = [];
+          byNode.set(entry.node, batch);
+        }
         const last = batch[batch.length - 1];
         if (last && last.stanza === stanza) last.to.push(entry.jid);
         else batch.push({ stanza, to: [entry.jid] });

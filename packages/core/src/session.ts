@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { JID, JidMalformedError, normalizeLocalpart, normalizeResourcepart } from '@strom/jid';
-import { createMechanism, SaslError, type SaslMechanism } from '@strom/sasl';
+import { createMechanism, decodeBase64Strict, SaslError, type SaslMechanism } from '@strom/sasl';
 import { type Element, parseFrame, serialize, XmlStreamError, xml } from '@strom/xml';
-import { StanzaError, StreamError, type StreamErrorCondition, errorReply, iqResult } from './errors.js';
+import { errorReply, iqResult, StanzaError, StreamError, type StreamErrorCondition } from './errors.js';
 import { NS } from './namespaces.js';
 import type { XmppServer } from './server.js';
 
@@ -21,7 +21,13 @@ export interface Transport {
   resume?(): void;
 }
 
-export type SessionState = 'connecting' | 'authenticating' | 'authenticated' | 'binding' | 'active' | 'closed';
+export type SessionState =
+  | 'connecting'
+  | 'authenticating'
+  | 'authenticated'
+  | 'binding'
+  | 'active'
+  | 'closed';
 
 export type CloseReason =
   | { kind: 'client-close' }
@@ -241,12 +247,12 @@ export class ClientSession {
   private async saslStep(payload: string): Promise<void> {
     const mechanism = this.mechanism!;
     let input: Buffer;
-    const trimmed = payload.trim();
-    if (trimmed === '' || trimmed === '=') input = Buffer.alloc(0);
-    else if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) {
+    try {
+      input = decodeBase64Strict(payload);
+    } catch {
       this.mechanism = undefined;
       return this.saslFailure('incorrect-encoding');
-    } else input = Buffer.from(trimmed, 'base64');
+    }
 
     if (this.saslUsernameHint === undefined) {
       this.saslUsernameHint = usernameHint(this.mechanismName, input);
@@ -272,10 +278,13 @@ export class ClientSession {
         throw new SaslError('invalid-authzid');
       }
       this.mechanism = undefined;
-      this.server.authThrottle.succeed(this.throttleKeys());
+      // Only the account's counter resets: one valid login must not clear an address's failures.
+      this.server.authThrottle.succeed(this.throttleKeys().filter((key) => key.startsWith('user:')));
       this.username = username;
       this.state = 'authenticated';
-      this.sendFrame(xml('success', { xmlns: NS.sasl }, step.data ? step.data.toString('base64') : undefined));
+      this.sendFrame(
+        xml('success', { xmlns: NS.sasl }, step.data ? step.data.toString('base64') : undefined),
+      );
     } catch (err) {
       this.mechanism = undefined;
       if (err instanceof SaslError) {

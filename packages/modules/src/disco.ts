@@ -1,4 +1,4 @@
-import { StanzaError, defineModule, type IqEvent } from '@strom/core';
+import { defineModule, type IqEvent, StanzaError } from '@strom/core';
 import { type Element, xml } from '@strom/xml';
 
 export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';

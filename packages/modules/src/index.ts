@@ -3,7 +3,7 @@ import { discoModule } from './disco.js';
 import { pingModule } from './ping.js';
 import { timeModule } from './time.js';
 
-export { NS_DISCO_INFO, NS_DISCO_ITEMS, discoModule } from './disco.js';
+export { discoModule, NS_DISCO_INFO, NS_DISCO_ITEMS } from './disco.js';
 export { NS_PING, pingModule } from './ping.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
 

@@ -1,0 +1,313 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ScramClient } from '@strom/sasl';
+import { createTestStorage, STORAGE_KINDS, type StorageKind } from '@strom/storage';
+import { type Element, parseFrame } from '@strom/xml';
+import { client as xmppClient, xml as xmppXml } from '@xmpp/client';
+import WebSocket from 'ws';
+import { type Strom, startStrom } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+
+// @xmpp/client looks for a global WebSocket, which Node 20 does not have.
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+
+export { STORAGE_KINDS, type StorageKind };
+export const xmlOf = xmppXml;
+
+export interface TestServer {
+  strom: Strom;
+  wsUrl: string;
+  httpUrl: string;
+  domain: string;
+  dataDir: string;
+  addUser(username: string, password?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  storage?: StorageKind;
+  env?: Record<string, string>;
+  adminSocket?: boolean;
+}
+
+/** A Strom on a random loopback port with a fresh database of the given kind. */
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'strom-test-'));
+  const config = loadConfig({
+    XMPP_DOMAIN: 'localhost',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: process.env.STROM_TEST_LOG_LEVEL ?? 'silent',
+    ...opts.env,
+  });
+  const storage = await createTestStorage(opts.storage ?? 'pglite');
+  const strom = await startStrom(config, {
+    storage,
+    adminSocket: opts.adminSocket ?? false,
+    logger: createLogger(config.logLevel),
+  });
+  const port = strom.port();
+  return {
+    strom,
+    wsUrl: `ws://127.0.0.1:${port}${config.websocketPath}`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    domain: config.domain,
+    dataDir,
+    async addUser(username, password = 'secret') {
+      await strom.xmpp.createAccount(username, password);
+    },
+    async stop() {
+      await strom.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stanzas a client received, with a way to wait for the next one that matches. */
+export class Inbox {
+  readonly all: Element[] = [];
+  private waiters: Array<{ match: (el: Element) => boolean; resolve: (el: Element) => void }> = [];
+
+  push(el: Element): void {
+    this.all.push(el);
+    const waiter = this.waiters.find((w) => w.match(el));
+    if (waiter) {
+      this.waiters = this.waiters.filter((w) => w !== waiter);
+      waiter.resolve(el);
+    }
+  }
+
+  /** Resolves with the first stanza (already received or future) that matches. */
+  waitFor(match: (el: Element) => boolean, timeoutMs = 5000, what = 'stanza'): Promise<Element> {
+    const existing = this.all.find(match);
+    if (existing) {
+      this.all.splice(this.all.indexOf(existing), 1);
+      return Promise.resolve(existing);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`Timed out waiting for ${what}`));
+      }, timeoutMs);
+      const done = (el: Element) => {
+        clearTimeout(timer);
+        const index = this.all.indexOf(el);
+        if (index !== -1) this.all.splice(index, 1);
+        resolve(el);
+      };
+      this.waiters.push({ match, resolve: done });
+    });
+  }
+
+  /** Resolves true if nothing matching arrives within the time (for "must not receive" checks). */
+  async nothing(match: (el: Element) => boolean, withinMs = 300): Promise<boolean> {
+    try {
+      await this.waitFor(match, withinMs);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+}
+
+export type Mechanism = 'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN';
+
+export interface TestClient {
+  /** The @xmpp/client instance. */
+  xmpp: ReturnType<typeof xmppClient>;
+  jid: string;
+  inbox: Inbox;
+  /** Sends a stanza given as XML text (parsed by our own parser into xmpp.js elements). */
+  send(stanza: string): Promise<void>;
+  /** Sends an IQ and resolves with the response element (result or error), never rejecting on error. */
+  iq(stanza: string, timeoutMs?: number): Promise<Element>;
+  stop(): Promise<void>;
+}
+
+let iqCounter = 0;
+
+/** Logs in with @xmpp/client over a real WebSocket and collects what arrives. */
+export async function connectClient(
+  server: Pick<TestServer, 'wsUrl' | 'domain'>,
+  opts: { username: string; password?: string; resource?: string; mechanism?: Mechanism; presence?: boolean },
+): Promise<TestClient> {
+  const password = opts.password ?? 'secret';
+  const xmpp = xmppClient({
+    service: server.wsUrl,
+    domain: server.domain,
+    resource: opts.resource,
+    credentials: async (
+      authenticate: (creds: object, mechanism: string) => Promise<void>,
+      mechanisms: string[],
+    ) => {
+      const mechanism = opts.mechanism ?? 'SCRAM-SHA-256';
+      if (!mechanisms.includes(mechanism)) throw new Error(`Server did not offer ${mechanism}`);
+      await authenticate({ username: opts.username, password }, mechanism);
+    },
+  });
+  xmpp.saslFactory.use('SCRAM-SHA-256', ScramSha256Mechanism);
+  // Keep the first-offered order so SCRAM-SHA-256 is usable; reconnection is not wanted in tests.
+  xmpp.reconnect.stop();
+  const inbox = new Inbox();
+  xmpp.on('stanza', (stanza: { toString(): string }) => inbox.push(parseFrame(stanza.toString())));
+  xmpp.on('error', () => {});
+  const address = await xmpp.start();
+  if (opts.presence) await xmpp.send(xmppXml('presence'));
+  const client: TestClient = {
+    xmpp,
+    jid: address.toString(),
+    inbox,
+    async send(stanza) {
+      await xmpp.write(withClientNamespace(stanza));
+    },
+    async iq(stanza) {
+      const el = parseFrame(withClientNamespace(stanza));
+      const id = el.attrs.id ?? `test-${++iqCounter}`;
+      el.attrs.id = id;
+      const response = inbox.waitFor(
+        (s) =>
+          s.name === 'iq' && s.attrs.id === id && (s.attrs.type === 'result' || s.attrs.type === 'error'),
+        5000,
+        `IQ response ${id}`,
+      );
+      await xmpp.write(el.toString());
+      return response;
+    },
+    async stop() {
+      await xmpp.stop().catch(() => {});
+    },
+  };
+  return client;
+}
+
+/** RFC 7395 wants every stanza to declare its namespace; tests may leave it out for brevity. */
+function withClientNamespace(stanza: string): string {
+  const el = parseFrame(stanza);
+  el.attrs.xmlns ??= 'jabber:client';
+  return el.toString();
+}
+
+/** SCRAM-SHA-256 for @xmpp/client's mechanism factory, on Strom's own SCRAM client. */
+class ScramSha256Mechanism {
+  readonly name = 'SCRAM-SHA-256';
+  readonly clientFirst = true;
+  private scram: ScramClient | undefined;
+  private serverFirst: Buffer | undefined;
+  private stage = 0;
+
+  async response(creds: { username: string; password: string }): Promise<string> {
+    if (this.stage === 0) {
+      this.stage = 1;
+      this.scram = new ScramClient('SHA-256', creds.username, creds.password);
+      return this.scram.first().toString('utf8');
+    }
+    if (this.stage === 1) {
+      this.stage = 2;
+      return (await this.scram!.final(this.serverFirst!)).toString('utf8');
+    }
+    return '';
+  }
+
+  challenge(data: string): void {
+    if (this.stage === 1) this.serverFirst = Buffer.from(data, 'utf8');
+  }
+}
+
+/** A bare RFC 7395 client for framing, error and abuse tests. */
+export class RawClient {
+  readonly frames: string[] = [];
+  closeCode: number | undefined;
+  private waiters: Array<() => void> = [];
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(data.toString());
+      this.wake();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        this.wake();
+        resolve(code);
+      }),
+    );
+    ws.on('error', () => {});
+  }
+
+  static async connect(url: string, protocols: string[] = ['xmpp']): Promise<RawClient> {
+    const ws = new WebSocket(url, protocols);
+    const client = new RawClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) =>
+        reject(Object.assign(new Error('upgrade refused'), { status: res.statusCode })),
+      );
+      ws.once('error', reject);
+    });
+    return client;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  send(frame: string): void {
+    this.ws.send(frame);
+  }
+
+  /** Waits for the next frame that contains `needle` (or any frame when omitted). */
+  async next(needle?: string | RegExp, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex((f) =>
+        needle === undefined ? true : typeof needle === 'string' ? f.includes(needle) : needle.test(f),
+      );
+      if (index !== -1) return this.frames.splice(index, 1)[0]!;
+      if (this.closeCode !== undefined)
+        throw new Error(`Connection closed (${this.closeCode}) before ${String(needle)}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        throw new Error(`Timed out waiting for ${String(needle)}; got ${this.frames.join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Opens the stream and reads the stream features. */
+  async open(domain = 'localhost'): Promise<string> {
+    this.send(`<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="${domain}" version="1.0"/>`);
+    await this.next('<open');
+    return this.next('features');
+  }
+
+  /** Opens, authenticates with PLAIN and binds (loopback counts as secure). */
+  async login(username: string, password = 'secret', resource = 'raw'): Promise<string> {
+    await this.open();
+    const payload = Buffer.from(`\0${username}\0${password}`).toString('base64');
+    this.send(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${payload}</auth>`);
+    await this.next('<success');
+    await this.open();
+    this.send(
+      `<iq xmlns="jabber:client" type="set" id="bind"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
+    );
+    const bound = await this.next('id="bind"');
+    return /<jid>([^<]+)<\/jid>/.exec(bound)![1]!;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export { type Strom, startStrom };
