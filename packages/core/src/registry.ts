@@ -59,6 +59,8 @@ export interface NonzaEvent {
 export interface LifecycleEvents {
   /** A resource was bound; the session can now send and receive stanzas. */
   'session-bound': { session: ClientSession };
+  /** A session sent its first available presence (RFC 6121 §4.2): time for offline messages and pending requests. */
+  'initial-presence': { session: ClientSession };
   /** A bound session ended, for any reason; it is already gone from the session directory. */
   'session-closed': { session: ClientSession; reason: CloseReason };
   /** Another node died; its sessions are already gone from the directory. Fired on one surviving node. */
