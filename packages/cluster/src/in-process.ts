@@ -1,0 +1,178 @@
+import { copyEnvelope } from './envelope-copy.js';
+import { splitFullJid } from './jid.js';
+import { Listeners } from './listeners.js';
+import { describeHandlerError, fallbackLog } from './log.js';
+import { randomNodeId } from './node-id.js';
+import { SessionTable } from './session-table.js';
+import type {
+  Cluster,
+  ClusterLog,
+  Envelope,
+  EnvelopeHandler,
+  NodeDownHandler,
+  NodeStatus,
+  SessionEntry,
+  SessionPatch,
+  StatusHandler,
+} from './types.js';
+
+/**
+ * The shared state of in-process nodes: one directory and the set of running nodes. Several
+ * clusters given the same hub behave like nodes of one deployment (multi-node tests without Redis).
+ */
+export class InProcessHub {
+  /** @internal */
+  readonly sessions = new SessionTable();
+  private readonly nodes = new Map<string, InProcessCluster>();
+
+  /** @internal */
+  attach(node: InProcessCluster): void {
+    const existing = this.nodes.get(node.nodeId);
+    if (existing && existing !== node)
+      throw new Error(`Node id ${node.nodeId} is already running on this hub`);
+    this.nodes.set(node.nodeId, node);
+  }
+
+  /** @internal */
+  detach(node: InProcessCluster): void {
+    if (this.nodes.get(node.nodeId) === node) this.nodes.delete(node.nodeId);
+  }
+
+  /** @internal */
+  node(nodeId: string): InProcessCluster | undefined {
+    return this.nodes.get(nodeId);
+  }
+
+  /** @internal The surviving node that takes over a lost node's cleanup. */
+  firstNode(): InProcessCluster | undefined {
+    return this.nodes.values().next().value;
+  }
+
+  /** @internal Removes the entries still pointing at `nodeId` and returns them. */
+  removeNodeSessions(nodeId: string): SessionEntry[] {
+    const removed: SessionEntry[] = [];
+    for (const entry of this.sessions.entries()) {
+      if (entry.node !== nodeId) continue;
+      this.sessions.delete(entry.jid);
+      removed.push({ ...entry });
+    }
+    return removed;
+  }
+}
+
+export interface InProcessOptions {
+  nodeId?: string;
+  hub?: InProcessHub;
+  log?: ClusterLog;
+}
+
+export class InProcessCluster implements Cluster {
+  readonly nodeId: string;
+  private readonly hub: InProcessHub;
+  private readonly envelopeListeners: Listeners<[Envelope, string]>;
+  private readonly nodeDownListeners: Listeners<[string, SessionEntry[]]>;
+  private readonly statusListeners: Listeners<[NodeStatus]>;
+  private running = false;
+
+  constructor(opts: InProcessOptions = {}) {
+    this.nodeId = opts.nodeId ?? randomNodeId();
+    this.hub = opts.hub ?? new InProcessHub();
+    const log = opts.log ?? fallbackLog;
+    const onError = (error: unknown) =>
+      log.warn({ node: this.nodeId, ...describeHandlerError(error) }, 'cluster handler failed');
+    this.envelopeListeners = new Listeners(onError);
+    this.nodeDownListeners = new Listeners(onError);
+    this.statusListeners = new Listeners(onError);
+  }
+
+  async start(): Promise<void> {
+    this.hub.attach(this);
+    this.running = true;
+  }
+
+  async close(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.hub.removeNodeSessions(this.nodeId);
+    this.hub.detach(this);
+  }
+
+  /**
+   * Drops this node from the hub without cleaning up, like a process that died: one surviving
+   * node then removes its sessions and reports them through onNodeDown.
+   */
+  simulateCrash(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.hub.detach(this);
+    setImmediate(() => {
+      const survivor = this.hub.firstNode();
+      if (!survivor) return;
+      const sessions = this.hub.removeNodeSessions(this.nodeId);
+      survivor.nodeDown(this.nodeId, sessions);
+    });
+  }
+
+  status(): NodeStatus {
+    return 'ok';
+  }
+
+  async register(entry: SessionEntry): Promise<SessionEntry | undefined> {
+    splitFullJid(entry.jid);
+    const previous = this.hub.sessions.set({ ...entry });
+    return previous && { ...previous };
+  }
+
+  async update(jid: string, patch: SessionPatch): Promise<void> {
+    if (this.hub.sessions.peek(jid)?.node === this.nodeId) this.hub.sessions.patch(jid, patch);
+  }
+
+  async unregister(jid: string, node: string = this.nodeId): Promise<void> {
+    if (this.hub.sessions.peek(jid)?.node === node) this.hub.sessions.delete(jid);
+  }
+
+  async resources(bareJid: string): Promise<SessionEntry[]> {
+    return this.hub.sessions.forBare(bareJid);
+  }
+
+  async resourcesMany(bareJids: string[]): Promise<Map<string, SessionEntry[]>> {
+    const result = new Map<string, SessionEntry[]>();
+    for (const bare of bareJids) result.set(bare, this.hub.sessions.forBare(bare));
+    return result;
+  }
+
+  async send(node: string, envelope: Envelope): Promise<boolean> {
+    const target = this.hub.node(node);
+    if (!target || !this.running) return false;
+    const copy = copyEnvelope(envelope);
+    // Delivered from the microtask queue: never inside send(), and in the order sent.
+    queueMicrotask(() => target.receive(copy, this.nodeId));
+    return true;
+  }
+
+  onEnvelope(handler: EnvelopeHandler): void {
+    this.envelopeListeners.add(handler);
+  }
+
+  onNodeDown(handler: NodeDownHandler): void {
+    this.nodeDownListeners.add(handler);
+  }
+
+  onStatusChange(handler: StatusHandler): void {
+    this.statusListeners.add(handler);
+  }
+
+  /** @internal */
+  receive(envelope: Envelope, fromNode: string): void {
+    if (this.running) this.envelopeListeners.emit(envelope, fromNode);
+  }
+
+  /** @internal */
+  nodeDown(node: string, sessions: SessionEntry[]): void {
+    this.nodeDownListeners.emit(node, sessions);
+  }
+}
+
+export function createInProcessCluster(opts?: InProcessOptions): InProcessCluster {
+  return new InProcessCluster(opts);
+}
