@@ -12,6 +12,12 @@ describe('Redis wire formats', () => {
     expect(() => decodeEntry('a@b.lit/r', '{"p":1}')).toThrow(/Malformed/);
   });
 
+  it('carries the last presence so any node can answer probes', () => {
+    const presence = '<presence xmlns="jabber:client" from="a@b.lit/r"><show>away</show></presence>';
+    const entry = { jid: 'a@b.lit/r', node: 'n-1', priority: 1, available: true, interested: true, presence };
+    expect(decodeEntry('a@b.lit/r', encodeEntry(entry))).toEqual(entry);
+  });
+
   it('round-trips every envelope type', () => {
     const stanza = parseElement(
       '<iq xmlns="jabber:client" type="get" id="1"><query xmlns="jabber:iq:roster"/></iq>',

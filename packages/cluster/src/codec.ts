@@ -10,6 +10,7 @@ interface StoredEntry {
   p: number;
   a: 0 | 1;
   i: 0 | 1;
+  s?: string;
 }
 
 export function encodeEntry(entry: SessionEntry): string {
@@ -19,6 +20,7 @@ export function encodeEntry(entry: SessionEntry): string {
     a: entry.available ? 1 : 0,
     i: entry.interested ? 1 : 0,
   };
+  if (entry.presence !== undefined) stored.s = entry.presence;
   return JSON.stringify(stored);
 }
 
@@ -27,7 +29,15 @@ export function decodeEntry(jid: string, text: string): SessionEntry {
   if (typeof stored.n !== 'string' || typeof stored.p !== 'number') {
     throw new FormatError('Malformed session entry');
   }
-  return { jid, node: stored.n, priority: stored.p, available: stored.a === 1, interested: stored.i === 1 };
+  const entry: SessionEntry = {
+    jid,
+    node: stored.n,
+    priority: stored.p,
+    available: stored.a === 1,
+    interested: stored.i === 1,
+  };
+  if (typeof stored.s === 'string') entry.presence = stored.s;
+  return entry;
 }
 
 export class FormatError extends Error {

@@ -44,6 +44,7 @@ export class SessionTable {
     if (patch.priority !== undefined) entry.priority = patch.priority;
     if (patch.available !== undefined) entry.available = patch.available;
     if (patch.interested !== undefined) entry.interested = patch.interested;
+    if (patch.presence !== undefined) entry.presence = patch.presence;
     return entry;
   }
 

@@ -11,9 +11,11 @@ export interface SessionEntry {
   available: boolean;
   /** The session has requested the roster (so it gets roster pushes and presence subscriptions). */
   interested: boolean;
+  /** The session's last broadcast presence, serialized, so any node can answer presence probes. */
+  presence?: string;
 }
 
-export type SessionPatch = Partial<Pick<SessionEntry, 'priority' | 'available' | 'interested'>>;
+export type SessionPatch = Partial<Pick<SessionEntry, 'priority' | 'available' | 'interested' | 'presence'>>;
 
 export interface DeliverItem {
   stanza: Element;

@@ -183,9 +183,10 @@ export class XmppServer {
   /** Publishes a session's presence state (availability, priority, roster interest) to the directory. */
   async updateSession(
     session: ClientSession,
-    patch: Partial<Pick<ClientSession, 'available' | 'priority' | 'interested'>>,
+    patch: Partial<Pick<ClientSession, 'available' | 'priority' | 'interested'>> & { presence?: string },
   ): Promise<void> {
-    Object.assign(session, patch);
+    const { presence: _serialized, ...own } = patch;
+    Object.assign(session, own);
     if (session.state !== 'active' || session.replaced) return;
     await this.cluster.update(session.jid!.toString(), patch);
   }
