@@ -1,56 +1,25 @@
 /**
  * The Bidi Rule (RFC 5893 §2), which IDNA2008 labels and the UsernameCaseMapped profile apply to strings
- * holding right-to-left characters. JavaScript exposes no Bidi_Class, so it is approximated: letters of
- * right-to-left scripts are R/AL, the European and Arabic digit sets are EN and AN, non-spacing and
- * enclosing marks are NSM, other letters, digits and spacing marks are L, and everything else (symbols,
- * punctuation, separators) counts as one of the neutral classes ES, CS, ET, ON or BN, which the rule
- * treats alike.
+ * holding right-to-left characters. JavaScript exposes no Bidi_Class, so it is approximated: the
+ * European and Arabic digit sets are EN and AN, non-spacing and enclosing marks are NSM, the rest of the
+ * right-to-left scripts is R/AL, other letters, digits and spacing marks are L, and everything else
+ * (symbols, punctuation, separators) counts as one of the neutral classes ES, CS, ET, ON or BN, which
+ * the rule treats alike.
  */
 
 type BidiClass = 'L' | 'R' | 'EN' | 'AN' | 'NSM' | 'neutral';
 
+const RIGHT_TO_LEFT_SCRIPTS = [
+  'Hebrew Arabic Syriac Thaana Nko Samaritan Mandaic Adlam Hanifi_Rohingya Yezidi Mende_Kikakui',
+  'Old_Hungarian Imperial_Aramaic Phoenician Kharoshthi Old_South_Arabian Old_North_Arabian Avestan',
+  'Inscriptional_Parthian Inscriptional_Pahlavi Psalter_Pahlavi Old_Turkic Meroitic_Cursive',
+  'Meroitic_Hieroglyphs Manichaean Nabataean Palmyrene Hatran Lydian Cypriot Sogdian Old_Sogdian Elymaic',
+  'Chorasmian Old_Uyghur',
+]
+  .join(' ')
+  .split(' ');
 const RIGHT_TO_LEFT_SCRIPT = new RegExp(
-  '^[' +
-    [
-      'Hebrew',
-      'Arabic',
-      'Syriac',
-      'Thaana',
-      'Nko',
-      'Samaritan',
-      'Mandaic',
-      'Adlam',
-      'Hanifi_Rohingya',
-      'Yezidi',
-      'Mende_Kikakui',
-      'Old_Hungarian',
-      'Imperial_Aramaic',
-      'Phoenician',
-      'Kharoshthi',
-      'Old_South_Arabian',
-      'Old_North_Arabian',
-      'Avestan',
-      'Inscriptional_Parthian',
-      'Inscriptional_Pahlavi',
-      'Psalter_Pahlavi',
-      'Old_Turkic',
-      'Meroitic_Cursive',
-      'Meroitic_Hieroglyphs',
-      'Manichaean',
-      'Nabataean',
-      'Palmyrene',
-      'Hatran',
-      'Lydian',
-      'Cypriot',
-      'Sogdian',
-      'Old_Sogdian',
-      'Elymaic',
-      'Chorasmian',
-      'Old_Uyghur',
-    ]
-      .map((script) => `\\p{Script=${script}}`)
-      .join('') +
-    ']$',
+  `^[${RIGHT_TO_LEFT_SCRIPTS.map((script) => `\\p{Script=${script}}`).join('')}]$`,
   'u',
 );
 const EUROPEAN_NUMBER =

@@ -86,7 +86,7 @@ describe('normalizeDomainpart', () => {
     expect(normalizeDomainpart('255.255.255.255')).toBe('255.255.255.255');
     expect(normalizeDomainpart('192.0.2.1.')).toBe('192.0.2.1');
     expect(normalizeDomainpart('123.example')).toBe('123.example');
-    for (const domain of ['256.0.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', 'example.123', '42']) {
+    for (const domain of ['256.0.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', 'example.123', '42', 'bücher.123']) {
       expect(() => normalizeDomainpart(domain), domain).toThrow(JidMalformedError);
     }
   });

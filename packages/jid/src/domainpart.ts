@@ -20,6 +20,9 @@ const IPV4 = new RegExp(`^${DEC_OCTET}(?:\\.${DEC_OCTET}){3}$`);
 const ASCII_LABEL = '(?!xn--)[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?';
 const PREPARED_ASCII_NAME = new RegExp(`^${ASCII_LABEL}(?:\\.${ASCII_LABEL})*$`);
 
+/** A top-level domain is never all digits (RFC 3696 §2), so such a name has to be an IPv4 address. */
+const NUMERIC_NAME = 'a name ending in a numeric label must be an IPv4 address';
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -56,7 +59,9 @@ function prepareInternationalDomain(input: string): string {
   const labels = domain.split('.');
   for (const [i, label] of labels.entries()) {
     if (ALL_ASCII.test(label)) {
-      if (checkAsciiLabels(label) === 'a-labels') labels[i] = convertALabel(label);
+      const shape = checkAsciiLabels(label);
+      if (shape === 'a-labels') labels[i] = convertALabel(label);
+      if (shape === 'numeric' && i === labels.length - 1) fail(NUMERIC_NAME);
       continue;
     }
     const violation = findULabelViolation(label);
@@ -71,9 +76,7 @@ function finishAsciiDomain(domain: string): string {
   if (domain.length === 0) fail('empty');
   if (domain.charCodeAt(0) === 0x5b) return checkIPv6Literal(domain);
   const shape = checkAsciiLabels(domain);
-  // A top-level domain is never all digits (RFC 3696 §2), so such a name has to be an IPv4 address.
-  if (shape === 'numeric' && !IPV4.test(domain))
-    fail('a name ending in a numeric label must be an IPv4 address');
+  if (shape === 'numeric' && !IPV4.test(domain)) fail(NUMERIC_NAME);
   if (shape === 'a-labels') {
     const labels = domain.split('.').map(convertALabel);
     checkBidiRule(labels);
@@ -136,8 +139,8 @@ function checkBidiRule(labels: readonly string[]): void {
 /** RFC 7622 §3.2 allows the IP-literal of RFC 3986: a bracketed IPv6 address (zone identifiers excluded). */
 function checkIPv6Literal(domain: string): string {
   const address = domain.slice(1, -1);
-  if (!domain.endsWith(']') || address.includes('%') || !isIPv6(address))
-    fail('invalid IPv6 address literal');
+  const valid = domain.endsWith(']') && !address.includes('%') && isIPv6(address);
+  if (!valid) fail('invalid IPv6 address literal');
   return domain;
 }
 
