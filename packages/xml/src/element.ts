@@ -6,6 +6,9 @@
 export type Node = Element | string;
 export type Attrs = Record<string, string>;
 
+/** The `xml` prefix is bound by definition and never declared (Namespaces in XML 1.0, §3). */
+export const XML_NAMESPACE = 'http://www.w3.org/XML/1998/namespace';
+
 export class Element {
   readonly name: string;
   attrs: Attrs;
@@ -34,19 +37,12 @@ export class Element {
   /** The namespace this element is in, resolved through its ancestors. */
   getNS(): string | undefined {
     const prefix = this.prefix;
-    return this.findNS(prefix === undefined ? 'xmlns' : `xmlns:${prefix}`);
+    if (prefix === 'xml') return XML_NAMESPACE;
+    return lookupNamespace(this, prefix === undefined ? 'xmlns' : `xmlns:${prefix}`);
   }
 
   get xmlns(): string | undefined {
     return this.getNS();
-  }
-
-  private findNS(declaration: string): string | undefined {
-    for (let el: Element | undefined = this; el; el = el.parent) {
-      const value = el.attrs[declaration];
-      if (value !== undefined) return value;
-    }
-    return undefined;
   }
 
   attr(name: string): string | undefined {
@@ -76,7 +72,9 @@ export class Element {
     const result: Element[] = [];
     for (const child of this.children) {
       if (typeof child === 'string') continue;
-      if (localName === undefined ? xmlns === undefined || child.getNS() === xmlns : child.is(localName, xmlns))
+      if (
+        localName === undefined ? xmlns === undefined || child.getNS() === xmlns : child.is(localName, xmlns)
+      )
         result.push(child);
     }
     return result;
@@ -158,27 +156,87 @@ export class Element {
   }
 
   removeChildren(localName: string, xmlns?: string): this {
-    this.children = this.children.filter((child) => typeof child === 'string' || !child.is(localName, xmlns));
+    this.children = this.children.filter((child) => {
+      if (typeof child === 'string' || !child.is(localName, xmlns)) return true;
+      child.parent = undefined;
+      return false;
+    });
     return this;
   }
 
   /**
-   * A detached deep copy. Namespace declarations inherited from ancestors are copied onto the
-   * new root so that it keeps its meaning on its own.
+   * A detached deep copy. Namespace declarations that the subtree relies on but that are made by
+   * ancestors are copied onto the new root so that it keeps its meaning on its own.
    */
   clone(): Element {
     const copy = cloneTree(this);
-    if (this.parent) {
-      const ns = this.getNS();
-      const declaration = this.prefix === undefined ? 'xmlns' : `xmlns:${this.prefix}`;
-      if (ns !== undefined && copy.attrs[declaration] === undefined) copy.attrs[declaration] = ns;
-    }
+    const inherited = inheritedDeclarations(this);
+    if (inherited) Object.assign(copy.attrs, inherited);
     return copy;
+  }
+
+  /**
+   * Removes this element from its parent, first copying onto it the namespace declarations it
+   * inherits, so that it keeps its meaning on its own. Returns this.
+   */
+  detach(): this {
+    const parent = this.parent;
+    if (!parent) return this;
+    const inherited = inheritedDeclarations(this);
+    parent.remove(this);
+    this.parent = undefined;
+    if (inherited) Object.assign(this.attrs, inherited);
+    return this;
   }
 
   toString(): string {
     return serialize(this);
   }
+}
+
+function lookupNamespace(from: Element, declaration: string): string | undefined {
+  for (let el: Element | undefined = from; el; el = el.parent) {
+    const value = el.attrs[declaration];
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/**
+ * The declarations (`xmlns` / `xmlns:p` → URI) used by names inside `top`'s subtree that resolve
+ * only through `top`'s ancestors. Unused ancestor declarations (such as `xmlns:stream` on a stream
+ * root) are left out so that a detached stanza serializes without noise.
+ */
+function inheritedDeclarations(top: Element): Attrs | undefined {
+  const outside = top.parent;
+  if (!outside) return undefined;
+  let found: Attrs | undefined;
+  const need = (el: Element, declaration: string) => {
+    if (found?.[declaration] !== undefined) return;
+    for (let scope: Element = el; ; scope = scope.parent!) {
+      if (scope.attrs[declaration] !== undefined) return;
+      if (scope === top) break;
+    }
+    const uri = lookupNamespace(outside, declaration);
+    // An inherited `xmlns=""` means "no namespace", which a detached element has anyway.
+    if (!uri) return;
+    found ??= {};
+    found[declaration] = uri;
+  };
+  const visit = (el: Element) => {
+    const prefix = el.prefix;
+    if (prefix === undefined) need(el, 'xmlns');
+    else if (prefix !== 'xml') need(el, `xmlns:${prefix}`);
+    for (const name in el.attrs) {
+      const colon = name.indexOf(':');
+      if (colon <= 0) continue;
+      const attrPrefix = name.slice(0, colon);
+      if (attrPrefix !== 'xmlns' && attrPrefix !== 'xml') need(el, `xmlns:${attrPrefix}`);
+    }
+    for (const child of el.children) if (typeof child !== 'string') visit(child);
+  };
+  visit(top);
+  return found;
 }
 
 function cloneTree(el: Element): Element {
@@ -190,7 +248,7 @@ function cloneTree(el: Element): Element {
 /** Builds an element: `xml('message', { to }, xml('body', {}, 'hi'))`. Falsy children are skipped. */
 export function xml(
   name: string,
-  attrs?: Attrs | null,
+  attrs?: Record<string, string | undefined | null> | null,
   ...children: (Node | undefined | null | false | (Node | undefined | null | false)[])[]
 ): Element {
   const el = new Element(name, attrs ? withoutUndefined(attrs) : {});
@@ -201,7 +259,7 @@ export function xml(
   return el;
 }
 
-function withoutUndefined(attrs: Attrs): Attrs {
+function withoutUndefined(attrs: Record<string, string | undefined | null>): Attrs {
   const result: Attrs = {};
   for (const key in attrs) {
     const value = attrs[key];
@@ -210,7 +268,8 @@ function withoutUndefined(attrs: Attrs): Attrs {
   return result;
 }
 
-const TEXT_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
+// A literal CR would come back as LF (XML 1.0 §2.11), so it travels as a character reference.
+const TEXT_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#xD;' };
 const ATTR_ESCAPES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -223,7 +282,7 @@ const ATTR_ESCAPES: Record<string, string> = {
 };
 
 export function escapeText(text: string): string {
-  return /[&<>]/.test(text) ? text.replace(/[&<>]/g, (c) => TEXT_ESCAPES[c]!) : text;
+  return /[&<>\r]/.test(text) ? text.replace(/[&<>\r]/g, (c) => TEXT_ESCAPES[c]!) : text;
 }
 
 export function escapeAttr(value: string): string {
