@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('configuration', () => {
+  it('has defaults a newcomer can run with', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      domain: 'localhost',
+      host: '127.0.0.1',
+      port: 5280,
+      websocketPath: '/xmpp-websocket',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      registration: 'open',
+      maxStanzaBytes: 262144,
+      pingIntervalMs: 25_000,
+      logLevel: 'info',
+    });
+    expect(config.dataDir).toMatch(/data$/);
+  });
+
+  it('reads every setting from the environment', () => {
+    const config = loadConfig({
+      XMPP_DOMAIN: 'Chat.Example.ORG',
+      PORT: '443',
+      DATABASE_URL: 'postgres://u@db/strom',
+      REDIS_URL: 'redis://cache:6379',
+      TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16',
+      REGISTRATION: 'closed',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config.domain).toBe('chat.example.org');
+    expect(config.port).toBe(443);
+    expect(config.trustedProxies).toEqual(['10.0.0.1', '10.1.0.0/16']);
+    expect(config.registration).toBe('closed');
+  });
+
+  it('names every bad value in one clear error', () => {
+    const attempt = () =>
+      loadConfig({
+        PORT: 'eighty',
+        LOG_LEVEL: 'loud',
+        DATABASE_URL: 'mysql://x',
+        XMPP_DOMAIN: 'not a domain',
+      });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/PORT must be an integer/);
+    expect(attempt).toThrow(/LOG_LEVEL must be one of/);
+    expect(attempt).toThrow(/DATABASE_URL must be a postgres: or postgresql: URL/);
+    expect(attempt).toThrow(/XMPP_DOMAIN must be a DNS domain name/);
+  });
+
+  it('requires TLS certificate and key together', () => {
+    expect(() => loadConfig({ TLS_CERT_FILE: '/tmp/cert.pem' })).toThrow(/set together/);
+  });
+});
