@@ -1,18 +1,61 @@
 import type { StromModule } from '@strom/core';
+import { blockingModule } from './blocking.js';
 import { discoModule } from './disco.js';
+import { messageModule } from './message/index.js';
+import { createOfflineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { timeModule } from './time.js';
 
+export {
+  BLOCKLIST_CACHE_TTL_MS,
+  BlocklistCache,
+  blockingModule,
+  blocklistCache,
+  isBlocked,
+  itemCovers,
+  MAX_BLOCKLIST_ITEMS,
+  matchesBlocklist,
+  NS_BLOCKING,
+  NS_BLOCKING_ERRORS,
+  presenceTargets,
+} from './blocking.js';
 export { discoModule, NS_DISCO_INFO, NS_DISCO_ITEMS } from './disco.js';
+export {
+  type BareRoute,
+  type Candidate,
+  messageModule,
+  OFFLINE_MESSAGE_HOOK,
+  routeBareMessage,
+} from './message/index.js';
+export {
+  createOfflineModule,
+  DEFAULT_OFFLINE_QUOTA,
+  FEATURE_MSGOFFLINE,
+  isChatStateOnly,
+  NS_CHATSTATES,
+  NS_DELAY,
+  NS_HINTS,
+  type OfflineOptions,
+  withDelay,
+} from './offline.js';
 export { NS_PING, pingModule } from './ping.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
 
 export interface ModuleOptions {
   /** XEP-0077 account creation by anyone ('open') or only by the administrator ('closed'). */
   registration?: 'open' | 'closed';
+  /** XEP-0160: messages kept per offline account; beyond it senders get resource-constraint (default 1000). */
+  offlineQuota?: number;
 }
 
 /** The modules a Strom server loads by default, in load order. */
-export function defaultModules(_options: ModuleOptions = {}): StromModule[] {
-  return [discoModule, pingModule, timeModule];
+export function defaultModules(options: ModuleOptions = {}): StromModule[] {
+  return [
+    discoModule,
+    pingModule,
+    timeModule,
+    messageModule,
+    createOfflineModule({ quota: options.offlineQuota }),
+    blockingModule,
+  ];
 }

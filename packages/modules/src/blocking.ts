@@ -1,0 +1,407 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type ClientSession,
+  defineModule,
+  type IqEvent,
+  StanzaError,
+  type StanzaEvent,
+  type XmppServer,
+} from '@strom/core';
+import { JID } from '@strom/jid';
+import type { Storage } from '@strom/storage';
+import { type Element, parseElement, xml } from '@strom/xml';
+
+export const NS_BLOCKING = 'urn:xmpp:blocking';
+export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
+
+/** How long a node trusts a cached blocklist that another node may have changed (there is no cluster broadcast). */
+export const BLOCKLIST_CACHE_TTL_MS = 30_000;
+const MAX_CACHED_OWNERS = 50_000;
+/** Keeps one account from growing an unbounded table. */
+export const MAX_BLOCKLIST_ITEMS = 10_000;
+const CHANGED_MESSAGE = 'blocking:changed';
+const REQUESTED_BLOCKLIST = 'blocking:requested';
+
+type DirectoryEntry = Awaited<ReturnType<XmppServer['resources']>>[number];
+
+/**
+ * Whether `other` is covered by a blocklist of normalized JID strings, with the XEP-0191 §5 (XEP-0016)
+ * matching: the full JID, the bare JID (any resource), domain/resource, then the domain (the domain
+ * itself and every address at it). Four set lookups at most: this runs for every routed stanza.
+ */
+export function matchesBlocklist(blocked: ReadonlySet<string>, other: JID): boolean {
+  if (blocked.size === 0) return false;
+  if (blocked.has(other.toString())) return true;
+  if (other.resource !== '') {
+    if (blocked.has(other.bareString)) return true;
+    if (other.local !== '' && blocked.has(`${other.domain}/${other.resource}`)) return true;
+  }
+  return blocked.has(other.domain);
+}
+
+/** Whether one blocklist item covers `other`; the same rules as matchesBlocklist, item by item. */
+export function itemCovers(item: JID, other: JID): boolean {
+  if (item.domain !== other.domain) return false;
+  if (item.local !== '') {
+    return item.local === other.local && (item.resource === '' || item.resource === other.resource);
+  }
+  return item.resource === '' || item.resource === other.resource;
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+/**
+ * Blocklists by owner, kept in memory on each node because every routed stanza is checked against
+ * one or two of them. Changes made on this node (or announced by a node where the owner is online)
+ * invalidate at once; anything else expires after the TTL.
+ */
+export class BlocklistCache {
+  private readonly entries = new Map<string, { blocked: ReadonlySet<string>; expires: number }>();
+  private readonly loading = new Map<string, Promise<ReadonlySet<string>>>();
+  private generation = 0;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly ttlMs = BLOCKLIST_CACHE_TTL_MS,
+  ) {}
+
+  /** The cached list, or undefined when it has to be loaded. */
+  peek(owner: string): ReadonlySet<string> | undefined {
+    const entry = this.entries.get(owner);
+    if (entry === undefined) return undefined;
+    if (entry.expires > Date.now()) return entry.blocked;
+    this.entries.delete(owner);
+    return undefined;
+  }
+
+  get(owner: string): Promise<ReadonlySet<string>> {
+    const cached = this.peek(owner);
+    if (cached !== undefined) return Promise.resolve(cached);
+    // Concurrent stanzas for a cold owner share one query.
+    const loading = this.loading.get(owner);
+    if (loading !== undefined) return loading;
+    const pending: Promise<ReadonlySet<string>> = this.load(owner).finally(() => {
+      if (this.loading.get(owner) === pending) this.loading.delete(owner);
+    });
+    this.loading.set(owner, pending);
+    return pending;
+  }
+
+  invalidate(owner: string): void {
+    this.entries.delete(owner);
+    this.loading.delete(owner);
+    this.generation++;
+  }
+
+  private async load(owner: string): Promise<ReadonlySet<string>> {
+    const generation = this.generation;
+    const jids = await this.storage.blocklist.list(owner);
+    const blocked = jids.length === 0 ? EMPTY : new Set(jids);
+    // A change that happened while the query ran may not be in its result: don't keep it then.
+    if (generation === this.generation) {
+      if (this.entries.size >= MAX_CACHED_OWNERS) {
+        const oldest = this.entries.keys().next().value;
+        if (oldest !== undefined) this.entries.delete(oldest);
+      }
+      this.entries.set(owner, { blocked, expires: Date.now() + this.ttlMs });
+    }
+    return blocked;
+  }
+}
+
+const caches = new WeakMap<XmppServer, BlocklistCache>();
+
+export function blocklistCache(server: XmppServer): BlocklistCache {
+  let cache = caches.get(server);
+  if (cache === undefined) {
+    cache = new BlocklistCache(server.storage);
+    caches.set(server, cache);
+  }
+  return cache;
+}
+
+/**
+ * Whether the local account `owner` (a bare JID) blocked `other` (XEP-0191). A user's own resources
+ * are never blocked from each other, and addresses outside this server have no blocklist here.
+ */
+export async function isBlocked(server: XmppServer, owner: JID, other: JID): Promise<boolean> {
+  if (owner.local === '' || !server.hosts(owner.domain)) return false;
+  if (other.local === owner.local && other.domain === owner.domain) return false;
+  const cache = blocklistCache(server);
+  const blocked = cache.peek(owner.local) ?? (await cache.get(owner.local));
+  return matchesBlocklist(blocked, other);
+}
+
+/** XEP-0191 communications blocking: the blocklist protocol and its enforcement in both directions. */
+export const blockingModule = defineModule({
+  name: 'blocking',
+  setup(ctx) {
+    const { server } = ctx;
+    const cache = blocklistCache(server);
+    ctx.feature(NS_BLOCKING);
+
+    ctx.iq('get', 'self', NS_BLOCKING, 'blocklist', async (event) => {
+      event.origin?.data.set(REQUESTED_BLOCKLIST, true);
+      const jids = await guardStorage(server, () => server.storage.blocklist.list(event.from.local));
+      return xml(
+        'blocklist',
+        { xmlns: NS_BLOCKING },
+        jids.map((jid) => xml('item', { jid })),
+      );
+    });
+
+    ctx.iq('set', 'self', NS_BLOCKING, 'block', async (event) => {
+      const jids = parseItems(event.payload);
+      if (jids.length === 0) throw new StanzaError('bad-request', 'Name at least one JID to block');
+      const owner = event.from.local;
+      const before = new Set(await guardStorage(server, () => server.storage.blocklist.list(owner)));
+      const added = jids.filter((jid) => !before.has(jid));
+      if (before.size + added.length > MAX_BLOCKLIST_ITEMS) {
+        throw new StanzaError('policy-violation', `A blocklist holds at most ${MAX_BLOCKLIST_ITEMS} JIDs`);
+      }
+      // XEP-0191 §3.3: contacts who could see the user's presence see them go offline, before the block hides them.
+      await sendPresence(event, added, 'unavailable');
+      await guardStorage(server, () => server.storage.blocklist.add(owner, added));
+      await changed(event, xml('block', { xmlns: NS_BLOCKING }, itemsOf(jids)));
+    });
+
+    ctx.iq('set', 'self', NS_BLOCKING, 'unblock', async (event) => {
+      const jids = parseItems(event.payload);
+      const owner = event.from.local;
+      const before = await guardStorage(server, () => server.storage.blocklist.list(owner));
+      let removed: string[];
+      if (jids.length === 0) {
+        await guardStorage(server, () => server.storage.blocklist.clear(owner));
+        removed = before;
+      } else {
+        await guardStorage(server, () => server.storage.blocklist.remove(owner, jids));
+        const requested = new Set(jids);
+        removed = before.filter((jid) => requested.has(jid));
+      }
+      await changed(event, xml('unblock', { xmlns: NS_BLOCKING }, itemsOf(jids)));
+      // XEP-0191 §3.4: contacts allowed to see the user's presence get it again.
+      await sendPresence(event, removed, 'current');
+    });
+
+    /** Invalidates every cached copy we can reach and pushes the change to the user's resources. */
+    const changed = async (event: IqEvent, payload: Element): Promise<void> => {
+      const owner = event.from.bare();
+      cache.invalidate(owner.local);
+      const entries = await server.resources(owner);
+      const otherNodes = new Set(entries.map((e) => e.node).filter((node) => node !== server.cluster.nodeId));
+      await Promise.all(
+        [...otherNodes].map((node) =>
+          server.cluster.send(node, { type: 'custom', name: CHANGED_MESSAGE, data: { owner: owner.local } }),
+        ),
+      );
+      const targets = entries.filter((entry) => entry.interested || requestedBlocklist(server, entry));
+      await server.deliverMany(targets.map((entry) => ({ stanza: push(entry, payload), entries: [entry] })));
+    };
+
+    /**
+     * Sends the user's presence (unavailable, or each resource's current one) to the contacts among
+     * `jids` that may receive it: a `from`/`both` subscription or directed presence (RFC 6121 §4.6).
+     */
+    const sendPresence = async (event: IqEvent, jids: string[], what: 'unavailable' | 'current') => {
+      if (jids.length === 0) return;
+      const owner = event.from.bare();
+      const items = jids.map((jid) => JID.parse(jid));
+      const roster = await guardStorage(server, () => server.storage.roster.get(owner.local));
+      const watchers = roster.items
+        .filter((item) => item.subscription === 'from' || item.subscription === 'both')
+        .map((item) => item.jid);
+      const entries = (await server.resources(owner)).filter((entry) => entry.available);
+      for (const entry of entries) {
+        const local = server.sessions.get(entry.jid);
+        const candidates = [...watchers, ...(local?.directed ?? [])];
+        const targets = presenceTargets(items, candidates);
+        if (targets.length === 0) continue;
+        const template = what === 'unavailable' ? undefined : currentPresence(entry, local);
+        if (what === 'current' && template === undefined) continue;
+        for (const target of targets) {
+          const presence = template
+            ? template.clone()
+            : xml('presence', { xmlns: 'jabber:client', type: 'unavailable' });
+          presence.attrs.from = entry.jid;
+          presence.attrs.to = target;
+          await server.route(presence);
+        }
+      }
+    };
+
+    const isServer = (jid: JID) => jid.local === '' && jid.resource === '' && jid.domain === server.domain;
+
+    // Inbound: nothing from a blocked JID reaches the user, who appears offline to it (XEP-0191 §3.3).
+    for (const name of [
+      'message/bare',
+      'message/full',
+      'presence/bare',
+      'presence/full',
+      'iq/bare',
+      'iq/full',
+    ]) {
+      ctx.hook(
+        name,
+        (event) => {
+          const { from, to } = event;
+          if (sameAccount(from, to) || isServer(from)) return undefined;
+          return check(event, to.local, from, rejectInbound);
+        },
+        100,
+      );
+    }
+
+    // Outbound: the user cannot reach a JID they blocked, and is told why. The own server stays reachable.
+    for (const kind of ['message', 'iq', 'presence']) {
+      for (const addressing of ['bare', 'full', 'host']) {
+        ctx.hook(
+          `pre-${kind}/${addressing}`,
+          (event) => {
+            const { from, to } = event;
+            if (sameAccount(from, to) || isServer(to)) return undefined;
+            return check(event, from.local, to, rejectOutbound);
+          },
+          100,
+        );
+      }
+    }
+
+    ctx.on('cluster-message', ({ name, data }) => {
+      if (name !== CHANGED_MESSAGE) return undefined;
+      const owner = (data as { owner?: unknown } | null)?.owner;
+      if (typeof owner === 'string') cache.invalidate(owner);
+      return true;
+    });
+
+    ctx.on('account-deleted', ({ username }) => {
+      cache.invalidate(username);
+    });
+  },
+});
+
+/** Runs `reject` when `owner` blocked `other`; synchronous when the list is cached (every stanza passes here). */
+function check(
+  event: StanzaEvent,
+  owner: string,
+  other: JID,
+  reject: (event: StanzaEvent) => Promise<void>,
+): true | undefined | Promise<true | undefined> {
+  const cache = blocklistCache(event.server);
+  const blocked = cache.peek(owner);
+  if (blocked !== undefined) {
+    return matchesBlocklist(blocked, other) ? reject(event).then(() => true as const) : undefined;
+  }
+  return cache.get(owner).then(
+    (list) => (matchesBlocklist(list, other) ? reject(event).then(() => true as const) : undefined),
+    async (err: unknown) => {
+      // Without the list there is no telling whether the stanza may pass: hold it back, say so.
+      event.server.log.error({ error: errorName(err) }, 'blocklist lookup failed');
+      if (event.kind === 'message' || event.type === 'get' || event.type === 'set') {
+        await event.server.router.bounce(
+          event.stanza,
+          new StanzaError('internal-server-error'),
+          event.origin,
+        );
+      }
+      return true as const;
+    },
+  );
+}
+
+/** XEP-0191 §3.3: presence is dropped without a word, IQ requests and messages get service-unavailable. */
+async function rejectInbound(event: StanzaEvent): Promise<void> {
+  const { kind, type, stanza, server } = event;
+  if (kind === 'presence') return;
+  if (kind === 'iq' && type !== 'get' && type !== 'set') return;
+  await server.router.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
+}
+
+async function rejectOutbound(event: StanzaEvent): Promise<void> {
+  const error = new StanzaError(
+    'not-acceptable',
+    'You have blocked this address',
+    'cancel',
+    xml('blocked', { xmlns: NS_BLOCKING_ERRORS }),
+  );
+  await event.server.router.bounce(event.stanza, error, event.origin);
+}
+
+function sameAccount(a: JID, b: JID): boolean {
+  return a.local === b.local && a.domain === b.domain;
+}
+
+/** Normalized JIDs of the `<item jid=…/>` children; a bad address fails the whole request. */
+function parseItems(payload: Element): string[] {
+  const jids: string[] = [];
+  for (const item of payload.getChildren('item', NS_BLOCKING)) {
+    const raw = item.attrs.jid;
+    if (raw === undefined) throw new StanzaError('bad-request', 'Every item needs a jid attribute');
+    const jid = JID.tryParse(raw);
+    if (jid === undefined) throw new StanzaError('jid-malformed', `"${raw}" is not a valid JID`);
+    jids.push(jid.toString());
+  }
+  return [...new Set(jids)];
+}
+
+function itemsOf(jids: string[]): Element[] {
+  return jids.map((jid) => xml('item', { jid }));
+}
+
+function push(entry: DirectoryEntry, payload: Element): Element {
+  return xml(
+    'iq',
+    { xmlns: 'jabber:client', type: 'set', id: `block-${randomBytes(6).toString('hex')}`, to: entry.jid },
+    payload.clone(),
+  );
+}
+
+/**
+ * XEP-0191 pushes go to resources that asked for the blocklist. That is known for this node's
+ * sessions; elsewhere, resources that asked for the roster stand in for it.
+ */
+function requestedBlocklist(server: XmppServer, entry: DirectoryEntry): boolean {
+  return server.sessions.get(entry.jid)?.data.get(REQUESTED_BLOCKLIST) === true;
+}
+
+/**
+ * Which addresses get presence for a block or unblock of `items`: every candidate (a contact that may
+ * see the user's presence) an item covers, and an item naming one resource of such a contact.
+ */
+export function presenceTargets(items: JID[], candidates: Iterable<string>): string[] {
+  const targets = new Set<string>();
+  for (const candidate of candidates) {
+    const contact = JID.tryParse(candidate);
+    if (contact === undefined) continue;
+    for (const item of items) {
+      if (itemCovers(item, contact)) targets.add(contact.toString());
+      else if (item.resource !== '' && item.local !== '' && item.bareString === contact.bareString) {
+        targets.add(item.toString());
+      }
+    }
+  }
+  return [...targets];
+}
+
+function currentPresence(entry: DirectoryEntry, local: ClientSession | undefined): Element | undefined {
+  if (local?.presence) return local.presence;
+  if (entry.presence === undefined) return undefined;
+  try {
+    return parseElement(entry.presence);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Storage errors can quote query parameters (JIDs): they are logged by kind only. */
+async function guardStorage<T>(server: XmppServer, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    server.log.error({ error: errorName(err) }, 'blocklist storage failed');
+    throw new StanzaError('internal-server-error');
+  }
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}

@@ -1,0 +1,190 @@
+import {
+  type ClientSession,
+  defineModule,
+  StanzaError,
+  type StanzaEvent,
+  type StromModule,
+  type XmppServer,
+} from '@strom/core';
+import { type Element, parseElement, serialize, xml } from '@strom/xml';
+import { OFFLINE_MESSAGE_HOOK } from './message/index.js';
+import { xmppDateTime } from './time.js';
+
+export const NS_DELAY = 'urn:xmpp:delay';
+export const NS_HINTS = 'urn:xmpp:hints';
+export const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
+/** XEP-0160 service discovery feature. */
+export const FEATURE_MSGOFFLINE = 'msgoffline';
+export const DEFAULT_OFFLINE_QUOTA = 1000;
+
+const DELIVERY_BATCH = 100;
+
+export interface OfflineOptions {
+  /** Messages kept per account; beyond it senders get `resource-constraint` (default 1000). */
+  quota?: number;
+}
+
+/**
+ * XEP-0160 offline messages: chat and normal messages for an account with no available resource
+ * are stored as sent, and handed over with a XEP-0203 `<delay/>` when the user next comes online.
+ */
+export function createOfflineModule(options: OfflineOptions = {}): StromModule {
+  const quota = options.quota ?? DEFAULT_OFFLINE_QUOTA;
+  return defineModule({
+    name: 'offline',
+    setup(ctx) {
+      const { server } = ctx;
+      ctx.feature(FEATURE_MSGOFFLINE);
+      ctx.hook(OFFLINE_MESSAGE_HOOK, async (event) => {
+        await storeOffline(event, quota);
+        return true;
+      });
+
+      // One delivery at a time per account on this node: two resources coming online together
+      // must not both be handed the same messages.
+      const deliveries = new Map<string, Promise<void>>();
+      ctx.on('initial-presence', async ({ session }) => {
+        const username = session.username!;
+        const previous = deliveries.get(username) ?? Promise.resolve();
+        const run = previous.then(() => deliverOffline(server, session));
+        const tail = run.catch(() => {});
+        deliveries.set(username, tail);
+        void tail.finally(() => {
+          if (deliveries.get(username) === tail) deliveries.delete(username);
+        });
+        try {
+          await run;
+        } catch (err) {
+          server.log.error({ error: errorName(err) }, 'offline message delivery failed');
+        }
+      });
+    },
+  });
+}
+
+/** Stores a message nobody could take, or tells the sender why it was not kept. */
+async function storeOffline(event: StanzaEvent, quota: number): Promise<void> {
+  const { stanza, server, origin } = event;
+  // XEP-0160 §3 / XEP-0085 §5.5: a bare chat state is only meaningful now, like a headline.
+  if (isChatStateOnly(stanza)) return;
+  // XEP-0334 §4: the sender asked that it not be kept, so it is as if there were no offline storage.
+  if (stanza.getChild('no-store', NS_HINTS)) {
+    await server.router.bounce(stanza, new StanzaError('service-unavailable'), origin);
+    return;
+  }
+  const owner = event.to.local;
+  let result: 'stored' | 'quota-exceeded';
+  try {
+    // The same answer as for a missing account whatever the reason, so no one learns which it was.
+    if (!(await server.storage.accounts.exists(owner))) {
+      await server.router.bounce(stanza, new StanzaError('service-unavailable'), origin);
+      return;
+    }
+    result = await server.storage.offline.store(owner, forStorage(stanza, server.domain), quota);
+  } catch (err) {
+    // Database errors may quote the stanza: log the kind only.
+    server.log.error({ error: errorName(err) }, 'offline message storage failed');
+    await server.router.bounce(
+      stanza,
+      new StanzaError('internal-server-error', 'The message could not be kept for later delivery', 'wait'),
+      origin,
+    );
+    return;
+  }
+  if (result === 'quota-exceeded') {
+    await server.router.bounce(
+      stanza,
+      new StanzaError(
+        'resource-constraint',
+        'The recipient is offline and has too many messages waiting; try again later',
+      ),
+      origin,
+    );
+  }
+}
+
+/**
+ * Hands the user's stored messages, oldest first, to a session that just came online, and deletes
+ * only those it was given: if the session ends midway, the rest wait for the next one.
+ */
+async function deliverOffline(server: XmppServer, session: ClientSession): Promise<void> {
+  // XEP-0160 §2: offline messages go to a resource with non-negative presence priority.
+  if (session.priority < 0) return;
+  const owner = session.username!;
+  for (;;) {
+    if (session.state !== 'active') return;
+    const batch = await server.storage.offline.list(owner, DELIVERY_BATCH);
+    if (batch.length === 0) return;
+    const handled: number[] = [];
+    for (const message of batch) {
+      if (session.state !== 'active') break;
+      let stanza: Element;
+      try {
+        stanza = parseElement(message.stanza);
+      } catch {
+        // Unreadable rows can never be delivered; dropping them keeps the queue moving.
+        server.log.warn({ id: message.id }, 'unreadable offline message discarded');
+        handled.push(message.id);
+        continue;
+      }
+      session.send(withDelay(stanza, server.domain, message.storedAt));
+      handled.push(message.id);
+    }
+    if (handled.length === 0) return;
+    const deleted = await server.storage.offline.delete(owner, handled);
+    // Fewer rows deleted than sent: another node is delivering the same queue; leave the rest to it.
+    if (deleted < handled.length || handled.length < batch.length) return;
+  }
+}
+
+/** The stanza as it will be stored; a `<delay/>` claiming to be from this server is not the sender's to give. */
+function forStorage(stanza: Element, domain: string): string {
+  if (stanza.attrs.xmlns !== undefined && !hasOwnDelay(stanza, domain)) return serialize(stanza);
+  const copy = stanza.clone();
+  copy.attrs.xmlns ??= 'jabber:client';
+  removeOwnDelay(copy, domain);
+  return serialize(copy);
+}
+
+/** XEP-0203: one `<delay/>` from this server saying when the message was stored. */
+export function withDelay(stanza: Element, domain: string, storedAt: Date): Element {
+  removeOwnDelay(stanza, domain);
+  stanza.append(
+    xml('delay', { xmlns: NS_DELAY, from: domain, stamp: xmppDateTime(storedAt) }, 'Offline Storage'),
+  );
+  return stanza;
+}
+
+function hasOwnDelay(stanza: Element, domain: string): boolean {
+  for (const child of stanza.children) {
+    if (typeof child !== 'string' && child.attrs.from === domain && child.is('delay', NS_DELAY)) return true;
+  }
+  return false;
+}
+
+function removeOwnDelay(stanza: Element, domain: string): void {
+  stanza.children = stanza.children.filter(
+    (child) => typeof child === 'string' || child.attrs.from !== domain || !child.is('delay', NS_DELAY),
+  );
+}
+
+/**
+ * Whether the message carries nothing but XEP-0085 chat state (and perhaps a thread or hints): no
+ * body, nothing else. A `<store/>` hint (XEP-0334) asks for it to be kept anyway.
+ */
+export function isChatStateOnly(stanza: Element): boolean {
+  let chatState = false;
+  for (const child of stanza.children) {
+    if (typeof child === 'string') continue;
+    const ns = child.getNS();
+    if (ns === NS_CHATSTATES) chatState = true;
+    else if (ns === NS_HINTS) {
+      if (child.localName === 'store') return false;
+    } else if (child.localName !== 'thread' || (ns !== undefined && ns !== 'jabber:client')) return false;
+  }
+  return chatState;
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}
