@@ -8,6 +8,7 @@ import { AdminServer } from './admin.js';
 import type { Config } from './config.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
+import { web } from './web/index.js';
 import { xmppWebSocket } from './websocket.js';
 
 export interface Strom {
@@ -44,6 +45,10 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     redisUrl: config.redisUrl,
     nodeId: config.nodeId,
     keyPrefix: config.redisKeyPrefix,
+    heartbeatMs: config.clusterHeartbeatMs,
+    nodeTtlMs: config.clusterNodeTtlMs,
+    // Survivors look for dead nodes as often as nodes beat (at most every 2 s), so short TTLs stay short.
+    sweepMs: Math.min(2000, config.clusterHeartbeatMs),
     log: log.child({ component: 'cluster' }),
   });
   const xmpp = new XmppServer({
@@ -73,6 +78,7 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
   await http.register(health, { xmpp });
+  await http.register(web, { config });
   await http.register(xmppWebSocket, {
     xmpp,
     path: config.websocketPath,

@@ -12,6 +12,13 @@ export interface Config {
   redisUrl: string | undefined;
   redisKeyPrefix: string;
   nodeId: string | undefined;
+  /** How often a node renews its liveness key in Redis. */
+  clusterHeartbeatMs: number;
+  /**
+   * How long a node's liveness key lives without renewal. A node that dies leaves the directory
+   * within this TTL plus one sweep (the sweep runs every min(heartbeat, 2 s)): 12 s with the defaults.
+   */
+  clusterNodeTtlMs: number;
   trustedProxies: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   registration: 'open' | 'closed';
@@ -115,6 +122,14 @@ export function loadConfig(env: Env = process.env): Config {
     errors.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
   const pingIntervalMs = int('PING_INTERVAL', 25, 1, 3600) * 1000;
+  const clusterHeartbeatMs = int('CLUSTER_HEARTBEAT_MS', 3000, 50, 60_000);
+  const clusterNodeTtlMs = int('CLUSTER_NODE_TTL_MS', 10_000, 100, 600_000);
+  // A TTL shorter than two heartbeats lets one late heartbeat declare a healthy node dead.
+  if (clusterNodeTtlMs < 2 * clusterHeartbeatMs) {
+    errors.push(
+      `CLUSTER_NODE_TTL_MS must be at least twice CLUSTER_HEARTBEAT_MS (got ${clusterNodeTtlMs} and ${clusterHeartbeatMs})`,
+    );
+  }
 
   const config: Config = {
     domain,
@@ -127,6 +142,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: str('REDIS_KEY_PREFIX', 'strom:'),
     nodeId: optional('NODE_ID'),
+    clusterHeartbeatMs,
+    clusterNodeTtlMs,
     trustedProxies,
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     registration: oneOf('REGISTRATION', ['open', 'closed'] as const, 'open'),
