@@ -4,6 +4,7 @@ import { discoModule } from './disco.js';
 import { messageModule } from './message/index.js';
 import { createOfflineModule } from './offline.js';
 import { pingModule } from './ping.js';
+import { rosterModule, subscriptionModule } from './roster/index.js';
 import { timeModule } from './time.js';
 
 export {
@@ -39,9 +40,20 @@ export {
   withDelay,
 } from './offline.js';
 export { NS_PING, pingModule } from './ping.js';
+export {
+  DEFAULT_MAX_ROSTER_ITEMS,
+  NS_PRE_APPROVAL,
+  NS_ROSTER,
+  NS_ROSTER_VERSIONING,
+  type RosterOptions,
+  rosterModule,
+  subscriptionModule,
+} from './roster/index.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
 
 export interface ModuleOptions {
+  /** RFC 6121: items one account may have in its roster (default 1000). */
+  maxRosterItems?: number;
   /** XEP-0077 account creation by anyone ('open') or only by the administrator ('closed'). */
   registration?: 'open' | 'closed';
   /** XEP-0160: messages kept per offline account; beyond it senders get resource-constraint (default 1000). */
@@ -54,6 +66,8 @@ export function defaultModules(options: ModuleOptions = {}): StromModule[] {
     discoModule,
     pingModule,
     timeModule,
+    rosterModule({ maxRosterItems: options.maxRosterItems }),
+    subscriptionModule({ maxRosterItems: options.maxRosterItems }),
     messageModule,
     createOfflineModule({ quota: options.offlineQuota }),
     blockingModule,

@@ -1,0 +1,140 @@
+import {
+  defineModule,
+  errorReply,
+  iqEventName,
+  iqResult,
+  NS,
+  StanzaError,
+  type StanzaEvent,
+  type StromModule,
+  type XmppServer,
+} from '@strom/core';
+import { JID } from '@strom/jid';
+import { xml } from '@strom/xml';
+import {
+  itemElement,
+  NS_PRE_APPROVAL,
+  NS_ROSTER,
+  NS_ROSTER_VERSIONING,
+  parseRosterSet,
+  parseVersion,
+  removedItemElement,
+  rosterPush,
+  rosterQuery,
+} from './roster-items.js';
+import { nextPushId, type RosterOptions, RosterService } from './roster-service.js';
+import { hasFrom, hasTo } from './subscription-state.js';
+
+/**
+ * RFC 6121 §2: the roster (get, set, remove) with pushes to interested resources and roster
+ * versioning (§2.6). Subscription state is never changed here except by removing an item, which
+ * cancels the subscriptions in both directions.
+ */
+export function rosterModule(options: RosterOptions = {}): StromModule {
+  return defineModule({
+    name: 'roster',
+    setup(ctx) {
+      const { server } = ctx;
+      const service = new RosterService(server, options);
+      ctx.streamFeature('post-auth', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
+      ctx.streamFeature('post-auth', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
+
+      // A versioned get answers with an empty result and then pushes, in that order; the generic
+      // IQ helper would send its result only after everything else, so this handler replies itself.
+      ctx.hook(iqEventName('get', 'self', NS_ROSTER, 'query'), async (event) => {
+        try {
+          await answerRosterGet(server, event);
+        } catch (err) {
+          const error = err instanceof StanzaError ? err : internalError(server, err);
+          const reply = errorReply(event.stanza, error);
+          if (reply) await server.router.reply(event, reply);
+        }
+        return true;
+      });
+
+      ctx.iq('set', 'self', NS_ROSTER, 'query', async ({ payload, from }) => {
+        const owner = from.bare();
+        const request = parseRosterSet(payload, owner);
+        if (request.action === 'remove') {
+          await removeContact(server, service, owner, request.jid);
+          return undefined;
+        }
+        const existing = await server.storage.roster.getItem(owner.local, request.jid);
+        await service.put(
+          owner,
+          {
+            jid: request.jid,
+            ...(request.name !== undefined ? { name: request.name } : {}),
+            groups: request.groups,
+            subscription: existing?.subscription ?? 'none',
+            askOut: existing?.askOut ?? false,
+            approved: existing?.approved ?? false,
+          },
+          existing === undefined,
+        );
+        return undefined;
+      });
+    },
+  });
+}
+
+async function answerRosterGet(server: XmppServer, event: StanzaEvent): Promise<void> {
+  const { origin, from, stanza } = event;
+  if (origin?.jid?.equals(from)) await server.updateSession(origin, { interested: true });
+  const owner = from.local;
+  const query = stanza.firstElement()!;
+  const cached = query.attrs.ver === undefined ? undefined : parseVersion(query.attrs.ver);
+  const roster = server.storage.roster;
+
+  if (cached !== undefined) {
+    const changes = await roster.changesSince(owner, cached);
+    if (changes) {
+      await server.router.reply(event, iqResult(stanza));
+      const pushes = [
+        ...changes.removed.map((jid) => removedItemElement(jid)),
+        ...changes.items.map((item) => itemElement(item)),
+      ];
+      // Until the last push arrives the client is not at the current version: the ones before
+      // it carry the version it already had, so an interrupted resync is simply done again.
+      for (const [index, item] of pushes.entries()) {
+        const version = index === pushes.length - 1 ? changes.version : cached;
+        await server.router.reply(event, rosterPush(from.toString(), nextPushId(), version, item));
+      }
+      return;
+    }
+  }
+  const { version, items } = await roster.get(owner);
+  await server.router.reply(event, iqResult(stanza, rosterQuery(version, items.map(itemElement))));
+}
+
+/**
+ * RFC 6121 §2.5.2: removing an item also ends both subscriptions and declines a pending request.
+ * The presence that goes with the ends of subscriptions is exchanged before the item disappears,
+ * while each side still accepts the other's presence.
+ */
+async function removeContact(
+  server: XmppServer,
+  service: RosterService,
+  owner: JID,
+  contact: string,
+): Promise<void> {
+  const { item, pendingIn } = await service.contact(owner, contact);
+  if (!item) throw new StanzaError('item-not-found', 'There is no such item in the roster');
+  const stamp = { xmlns: NS.client, from: owner.bareString, to: contact };
+  if (hasFrom(item.subscription)) await service.sendUnavailable(owner, JID.parse(contact));
+  if (hasTo(item.subscription) || item.askOut) {
+    await server.route(xml('presence', { ...stamp, type: 'unsubscribe' }));
+  }
+  if (hasFrom(item.subscription) || pendingIn) {
+    await server.route(xml('presence', { ...stamp, type: 'unsubscribed' }));
+  }
+  if (pendingIn) await server.storage.roster.removePendingIn(owner.local, contact);
+  if (!(await service.remove(owner, contact))) {
+    throw new StanzaError('item-not-found', 'There is no such item in the roster');
+  }
+}
+
+function internalError(server: XmppServer, err: unknown): StanzaError {
+  server.log.error({ err }, 'roster request failed');
+  return new StanzaError('internal-server-error');
+}
