@@ -1,5 +1,5 @@
 import type { Element } from '@strom/xml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   connectClient,
   STORAGE_KINDS,
@@ -27,6 +27,7 @@ async function online(
   return client;
 }
 
+const POLL = { timeout: 10_000, interval: 50 };
 const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
 const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
 const condition = (s: Element) => s.getChild('error')?.elements()[0];
@@ -55,7 +56,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     await server.stop();
   });
 
-  it('sends chat and normal messages to the highest-priority resource only', async () => {
+  it('sends chat and normal messages to the highest-priority resource only', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, high, low] = track(
       await online(server, alice!, 'desk'),
@@ -72,7 +73,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     }
   });
 
-  it('sends to every resource sharing the highest priority', async () => {
+  it('sends to every resource sharing the highest priority', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, one, two, lower] = track(
       await online(server, alice!, 'desk'),
@@ -86,7 +87,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await lower!.inbox.nothing(messageWith('tie'))).toBe(true);
   });
 
-  it('sends headlines to every non-negative resource and never to a negative one', async () => {
+  it('sends headlines to every non-negative resource and never to a negative one', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, high, low, hidden] = track(
       await online(server, alice!, 'desk'),
@@ -100,16 +101,18 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await hidden!.inbox.nothing(messageWith('news'))).toBe(true);
   });
 
-  it('keeps bare-JID messages away from negative-priority resources and stores them instead', async () => {
+  it('keeps bare-JID messages away from negative-priority resources and stores them instead', async ({
+    expect,
+  }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, hidden] = track(await online(server, alice!, 'desk'), await online(server, bob!, 'hidden', -1));
     await a!.send(`<message to="${bob}@localhost" type="chat"><body>for later</body></message>`);
-    await expect.poll(() => server.strom.storage.offline.count(bob!)).toBe(1);
+    await expect.poll(() => server.strom.storage.offline.count(bob!), POLL).toBe(1);
     expect(await hidden!.inbox.nothing(messageWith('for later'))).toBe(true);
     expect(await a!.inbox.nothing(errorFor('for later'))).toBe(true);
   });
 
-  it('delivers a message to a full JID to that resource whatever its priority', async () => {
+  it('delivers a message to a full JID to that resource whatever its priority', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, high, low] = track(
       await online(server, alice!, 'desk'),
@@ -122,7 +125,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await high!.inbox.nothing(messageWith('just you'))).toBe(true);
   });
 
-  it('falls back to the bare JID when the addressed resource is offline', async () => {
+  it('falls back to the bare JID when the addressed resource is offline', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, high, low] = track(
       await online(server, alice!, 'desk'),
@@ -135,14 +138,14 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await a!.inbox.nothing(errorFor('where are you'))).toBe(true);
   });
 
-  it('stores a chat for an offline resource when the account has no resource online', async () => {
+  it('stores a chat for an offline resource when the account has no resource online', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a] = track(await online(server, alice!, 'desk'));
     await a!.send(`<message to="${bob}@localhost/gone" type="chat"><body>stored</body></message>`);
-    await expect.poll(() => server.strom.storage.offline.count(bob!)).toBe(1);
+    await expect.poll(() => server.strom.storage.offline.count(bob!), POLL).toBe(1);
   });
 
-  it('answers groupchat to a bare JID with service-unavailable', async () => {
+  it('answers groupchat to a bare JID with service-unavailable', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, b] = track(await online(server, alice!, 'desk'), await online(server, bob!, 'phone'));
     await a!.send(`<message to="${bob}@localhost" type="groupchat"><body>room?</body></message>`);
@@ -152,7 +155,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await b!.inbox.nothing(messageWith('room?'))).toBe(true);
   });
 
-  it('silently ignores an error message to a bare JID', async () => {
+  it('silently ignores an error message to a bare JID', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, b] = track(await online(server, alice!, 'desk'), await online(server, bob!, 'phone'));
     await a!.send(
@@ -163,7 +166,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await server.strom.storage.offline.count(bob!)).toBe(0);
   });
 
-  it('drops a headline for an account with nobody online, without storing it', async () => {
+  it('drops a headline for an account with nobody online, without storing it', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a] = track(await online(server, alice!, 'desk'));
     await a!.send(`<message to="${bob}@localhost" type="headline"><body>old news</body></message>`);
@@ -171,7 +174,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(await server.strom.storage.offline.count(bob!)).toBe(0);
   });
 
-  it('answers a message for an account that does not exist with service-unavailable', async () => {
+  it('answers a message for an account that does not exist with service-unavailable', async ({ expect }) => {
     const [alice] = await accounts('alice');
     const [a] = track(await online(server, alice!, 'desk'));
     await a!.send(`<message to="nobody-here@localhost" type="chat"><body>anyone?</body></message>`);
@@ -182,7 +185,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(error.attrs.to).toBe(a!.jid);
   });
 
-  it('stamps the sender full JID as from, whatever the client wrote', async () => {
+  it('stamps the sender full JID as from, whatever the client wrote', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, b] = track(await online(server, alice!, 'desk'), await online(server, bob!, 'phone'));
     await a!.send(
@@ -195,7 +198,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect((await b!.inbox.waitFor(messageWith('stale'))).attrs.from).toBe(a!.jid);
   });
 
-  it('delivers a message to the own bare JID to the own resources', async () => {
+  it('delivers a message to the own bare JID to the own resources', async ({ expect }) => {
     const [alice] = await accounts('alice');
     const [one, two] = track(await online(server, alice!, 'one', 1), await online(server, alice!, 'two', 1));
     await one!.send(`<message to="${alice}@localhost" type="chat"><body>note to self</body></message>`);
@@ -204,7 +207,7 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     await one!.inbox.waitFor(messageWith('note to self'));
   });
 
-  it('keeps the payload of a delivered message intact', async () => {
+  it('keeps the payload of a delivered message intact', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const [a, b] = track(await online(server, alice!, 'desk'), await online(server, bob!, 'phone'));
     await a!.send(

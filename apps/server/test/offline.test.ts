@@ -1,0 +1,314 @@
+import { createCluster } from '@strom/cluster';
+import { type Transport, XmppServer } from '@strom/core';
+import { defaultModules } from '@strom/modules';
+import { createTestStorage } from '@strom/storage';
+import { type Element, parseFrame } from '@strom/xml';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  connectClient,
+  STORAGE_KINDS,
+  startTestServer,
+  type TestClient,
+  type TestServer,
+} from './harness.js';
+
+const NS_DELAY = 'urn:xmpp:delay';
+
+async function online(
+  server: TestServer,
+  username: string,
+  resource: string,
+  priority = 0,
+): Promise<TestClient> {
+  const client = await connectClient(server, { username, resource });
+  await client.send(`<presence><priority>${priority}</priority></presence>`);
+  await client.inbox.waitFor(
+    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
+    5000,
+    `own presence of ${client.jid}`,
+  );
+  return client;
+}
+
+const POLL = { timeout: 10_000, interval: 50 };
+const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
+const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
+const condition = (s: Element) => s.getChild('error')?.elements()[0];
+
+describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
+  let server: TestServer;
+  let counter = 0;
+  const accounts = async (...names: string[]): Promise<string[]> => {
+    const suffix = ++counter;
+    const usernames = names.map((name) => `${name}${suffix}`);
+    for (const username of usernames) await server.addUser(username);
+    return usernames;
+  };
+  const clients: TestClient[] = [];
+  const track = <T extends TestClient>(client: T): T => {
+    clients.push(client);
+    return client;
+  };
+  const count = (username: string) => server.strom.storage.offline.count(username);
+
+  beforeAll(async () => {
+    server = await startTestServer({ storage });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await server.stop();
+  });
+
+  it('stores while offline and delivers once, with a delay, on the next login', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    const sentAt = Date.now();
+    await a.send(`<message to="${bob}@localhost" type="chat" id="first"><body>one</body></message>`);
+    await a.send(`<message to="${bob}@localhost"><body>two</body></message>`);
+    await expect.poll(() => count(bob!), POLL).toBe(2);
+    expect(await a.inbox.nothing((s) => s.attrs.type === 'error')).toBe(true);
+
+    const b = track(await online(server, bob!, 'phone'));
+    const first = await b.inbox.waitFor(messageWith('one'));
+    const second = await b.inbox.waitFor(messageWith('two'));
+    // Oldest first, as sent, from the sender's full JID.
+    expect(b.inbox.all.indexOf(first)).toBe(-1);
+    expect(first.attrs).toMatchObject({ from: a.jid, to: `${bob}@localhost`, type: 'chat', id: 'first' });
+    expect(second.attrs.from).toBe(a.jid);
+    for (const message of [first, second]) {
+      const delays = message.getChildren('delay', NS_DELAY);
+      expect(delays).toHaveLength(1);
+      expect(delays[0]!.attrs.from).toBe('localhost');
+      const stamp = delays[0]!.attrs.stamp!;
+      expect(stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      expect(Math.abs(Date.parse(stamp) - sentAt)).toBeLessThan(5000);
+    }
+    await expect.poll(() => count(bob!), POLL).toBe(0);
+    expect(await b.inbox.nothing(messageWith('one'), 500)).toBe(true);
+
+    // A second login finds nothing left.
+    const again = track(await online(server, bob!, 'tablet'));
+    expect(await again.inbox.nothing(messageWith('one'))).toBe(true);
+  });
+
+  it('keeps the messages delivered in the order they were sent', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    const bodies = Array.from({ length: 12 }, (_, i) => `m${i}`);
+    for (const body of bodies)
+      await a.send(`<message to="${bob}@localhost" type="chat"><body>${body}</body></message>`);
+    await expect.poll(() => count(bob!), POLL).toBe(bodies.length);
+    const b = track(await online(server, bob!, 'phone'));
+    await b.inbox.waitFor(messageWith(bodies.at(-1)!));
+    const received = b.inbox.all.filter((s) => s.name === 'message').map((s) => s.getChildText('body'));
+    expect(received).toEqual(bodies.slice(0, -1));
+  });
+
+  it('delivers exactly once when two resources come online at the same time', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    const bodies = Array.from({ length: 5 }, (_, i) => `race ${i}`);
+    for (const body of bodies)
+      await a.send(`<message to="${bob}@localhost" type="chat"><body>${body}</body></message>`);
+    await expect.poll(() => count(bob!), POLL).toBe(bodies.length);
+
+    const [one, two] = await Promise.all([
+      connectClient(server, { username: bob!, resource: 'one' }),
+      connectClient(server, { username: bob!, resource: 'two' }),
+    ]);
+    track(one);
+    track(two);
+    await Promise.all([one.send('<presence/>'), two.send('<presence/>')]);
+    await expect.poll(() => count(bob!), POLL).toBe(0);
+    // Give any duplicate time to arrive before counting.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const received = [...one.inbox.all, ...two.inbox.all]
+      .filter((s) => s.name === 'message')
+      .map((s) => s.getChildText('body'))
+      .sort();
+    expect(received).toEqual([...bodies].sort());
+  });
+
+  it('honours the no-store hint by bouncing instead of storing', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    await a.send(
+      `<message to="${bob}@localhost" type="chat"><body>ephemeral</body><no-store xmlns="urn:xmpp:hints"/></message>`,
+    );
+    const error = await a.inbox.waitFor(errorFor('ephemeral'));
+    expect(condition(error)?.name).toBe('service-unavailable');
+    expect(await count(bob!)).toBe(0);
+  });
+
+  it('discards chat-state-only notifications and headlines without storing them', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    await a.send(
+      `<message to="${bob}@localhost" type="chat" id="typing"><composing xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+    );
+    await a.send(`<message to="${bob}@localhost" type="headline"><body>flash</body></message>`);
+    // A chat state with a body is a real message and is kept.
+    await a.send(
+      `<message to="${bob}@localhost" type="chat"><body>kept</body><active xmlns="http://jabber.org/protocol/chatstates"/></message>`,
+    );
+    await expect.poll(() => count(bob!), POLL).toBe(1);
+    expect(await a.inbox.nothing((s) => s.attrs.type === 'error')).toBe(true);
+    const [stored] = await server.strom.storage.offline.list(bob!);
+    expect(stored!.stanza).toContain('kept');
+  });
+
+  it('replaces a delay the sender claims came from this server', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    await a.send(
+      `<message to="${bob}@localhost" type="chat"><body>forged delay</body><delay xmlns="${NS_DELAY}" from="localhost" stamp="2001-01-01T00:00:00Z"/><delay xmlns="${NS_DELAY}" from="elsewhere.example" stamp="2002-02-02T00:00:00Z"/></message>`,
+    );
+    await expect.poll(() => count(bob!), POLL).toBe(1);
+    const b = track(await online(server, bob!, 'phone'));
+    const got = await b.inbox.waitFor(messageWith('forged delay'));
+    const ours = got.getChildren('delay', NS_DELAY).filter((d) => d.attrs.from === 'localhost');
+    expect(ours).toHaveLength(1);
+    expect(ours[0]!.attrs.stamp).not.toBe('2001-01-01T00:00:00Z');
+    expect(got.getChildren('delay', NS_DELAY).some((d) => d.attrs.from === 'elsewhere.example')).toBe(true);
+  });
+
+  it('waits for a resource with non-negative priority', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    await a.send(`<message to="${bob}@localhost" type="chat"><body>patience</body></message>`);
+    await expect.poll(() => count(bob!), POLL).toBe(1);
+    const hidden = track(await online(server, bob!, 'hidden', -1));
+    expect(await hidden.inbox.nothing(messageWith('patience'))).toBe(true);
+    expect(await count(bob!)).toBe(1);
+    const visible = track(await online(server, bob!, 'visible', 1));
+    await visible.inbox.waitFor(messageWith('patience'));
+    await expect.poll(() => count(bob!), POLL).toBe(0);
+  });
+
+  it('does not deliver to a session that only bound, without presence', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const a = track(await online(server, alice!, 'desk'));
+    const b = track(await connectClient(server, { username: bob!, resource: 'quiet' }));
+    await a.send(`<message to="${bob}@localhost" type="chat"><body>not yet</body></message>`);
+    await expect.poll(() => count(bob!), POLL).toBe(1);
+    expect(await b.inbox.nothing(messageWith('not yet'))).toBe(true);
+  });
+
+  it('advertises msgoffline', async ({ expect }) => {
+    const [alice] = await accounts('alice');
+    const a = track(await connectClient(server, { username: alice! }));
+    const info = await a.iq(
+      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
+    );
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
+    expect(features).toContain('msgoffline');
+  });
+});
+
+/** A client on an in-memory transport, for a server built with module options the app does not expose. */
+class PipeClient implements Transport {
+  readonly secure = true;
+  readonly remoteAddress = undefined;
+  private readonly frames: string[] = [];
+  private wake: (() => void) | undefined;
+  jid = '';
+
+  static async online(xmpp: XmppServer, username: string, resource: string): Promise<PipeClient> {
+    const client = new PipeClient();
+    const session = xmpp.openStream(client);
+    const open = '<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>';
+    session.receive(open);
+    await client.next('<mechanism>');
+    const plain = Buffer.from(`\0${username}\0secret`).toString('base64');
+    session.receive(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${plain}</auth>`);
+    await client.next('<success');
+    session.receive(open);
+    await client.next('<bind');
+    session.receive(
+      `<iq xmlns="jabber:client" type="set" id="bind"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
+    );
+    client.jid = /<jid>([^<]+)<\/jid>/.exec(await client.next('id="bind"'))![1]!;
+    session.receive('<presence xmlns="jabber:client"/>');
+    await client.next((f) => f.startsWith('<presence') && f.includes(`from="${client.jid}"`));
+    client.stanza = (xml) => session.receive(xml);
+    return client;
+  }
+
+  stanza: (xml: string) => void = () => {};
+
+  send(frame: string): void {
+    this.frames.push(frame);
+    this.wake?.();
+  }
+
+  close(): void {}
+
+  /** The next frame containing `needle` (or matching it). */
+  async next(needle: string | ((frame: string) => boolean), timeoutMs = 5000): Promise<string> {
+    const match = typeof needle === 'string' ? (f: string) => f.includes(needle) : needle;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex(match);
+      if (index !== -1) return this.frames.splice(index, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(needle)}`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  async nextStanza(needle: string): Promise<Element> {
+    return parseFrame(await this.next(needle));
+  }
+}
+
+describe.each(STORAGE_KINDS)('offline message quota (%s)', (storage) => {
+  const QUOTA = 3;
+  let xmpp: XmppServer;
+
+  beforeAll(async () => {
+    xmpp = new XmppServer({
+      domain: 'localhost',
+      storage: await createTestStorage(storage),
+      cluster: createCluster(),
+      modules: defaultModules({ offlineQuota: QUOTA }),
+    });
+    await xmpp.start();
+    await xmpp.createAccount('alice', 'secret');
+    await xmpp.createAccount('bob', 'secret');
+  });
+  afterAll(async () => {
+    await xmpp.stop();
+    await xmpp.storage.close();
+  });
+
+  it('answers resource-constraint beyond the quota and never loses a message silently', async ({
+    expect,
+  }) => {
+    const alice = await PipeClient.online(xmpp, 'alice', 'desk');
+    for (let i = 0; i < QUOTA; i++) {
+      alice.stanza(
+        `<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>fits ${i}</body></message>`,
+      );
+    }
+    await expect.poll(() => xmpp.storage.offline.count('bob'), POLL).toBe(QUOTA);
+    alice.stanza(
+      `<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>one too many</body></message>`,
+    );
+    const error = await alice.nextStanza('one too many');
+    expect(error.attrs.type).toBe('error');
+    expect(condition(error)?.name).toBe('resource-constraint');
+    expect(error.getChild('error')?.attrs.type).toBe('wait');
+    expect(error.getChild('error')?.getChildText('text')).toMatch(/too many messages/);
+    expect(await xmpp.storage.offline.count('bob')).toBe(QUOTA);
+
+    // Once the queue is delivered there is room again.
+    const bob = await PipeClient.online(xmpp, 'bob', 'phone');
+    for (let i = 0; i < QUOTA; i++) await bob.next(`fits ${i}`);
+    await expect.poll(() => xmpp.storage.offline.count('bob'), POLL).toBe(0);
+  });
+});
