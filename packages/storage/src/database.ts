@@ -17,6 +17,8 @@ export interface Connection {
   readonly kind: StorageKind;
   readonly db: Database;
   close(): Promise<void>;
+  /** PGlite only: a gzipped tarball of the data folder. */
+  dump?(): Promise<Blob>;
 }
 
 export const DEFAULT_POOL_SIZE = 10;
@@ -24,7 +26,7 @@ export const DEFAULT_DATA_DIR = './data/db';
 export const IN_MEMORY = 'memory://';
 
 // The same path works from src/ (tests) and dist/ (built): both sit next to the drizzle/ folder.
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 // Serializes migrations when several Strom nodes start against one Postgres at the same time.
 const MIGRATION_LOCK_ID = 0x5374726f6d; // "Strom"
@@ -70,13 +72,26 @@ export async function migratePostgresDatabase(url: string): Promise<void> {
 }
 
 async function connectPglite(dataDir: string): Promise<Connection> {
-  const inMemory = dataDir === IN_MEMORY || dataDir.startsWith(IN_MEMORY);
+  const inMemory = dataDir.startsWith(IN_MEMORY);
   if (!inMemory) await mkdir(dataDir, { recursive: true });
-  const client = await PGlite.create(inMemory ? undefined : dataDir);
+  return migratedPglite(await PGlite.create(inMemory ? undefined : dataDir));
+}
+
+/** An in-memory PGlite started from a dump made by `dumpDataDir`; migrations still run (as a no-op when current). */
+export async function connectPgliteFromDump(dump: Blob): Promise<Connection> {
+  return migratedPglite(await PGlite.create({ loadDataDir: dump }));
+}
+
+async function migratedPglite(client: PGlite): Promise<Connection> {
   try {
     const db = drizzlePglite({ client });
     await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
-    return { kind: 'pglite', db, close: () => client.close() };
+    return {
+      kind: 'pglite',
+      db,
+      close: () => client.close(),
+      dump: () => client.dumpDataDir('gzip'),
+    };
   } catch (error) {
     await client.close();
     throw error;

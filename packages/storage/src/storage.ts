@@ -11,10 +11,7 @@ const databases = new WeakMap<Storage, Database>();
 
 /** Connects to Postgres (when `databaseUrl` is given) or opens PGlite, and applies pending migrations. */
 export async function openStorage(opts: StorageOptions): Promise<Storage> {
-  const connection = await connect(opts);
-  const storage = storageOn(connection, opts);
-  databases.set(storage, connection.db);
-  return storage;
+  return storageOn(await connect(opts), opts);
 }
 
 /** Applies pending migrations and disconnects; used by `strom migrate`. */
@@ -31,10 +28,11 @@ export function databaseOf(storage: Storage): Database {
   return db;
 }
 
-function storageOn(connection: Connection, opts: StorageOptions): Storage {
+/** Wraps an open connection in the repositories. */
+export function storageOn(connection: Connection, opts: StorageOptions = {}): Storage {
   const { db } = connection;
   let closing: Promise<void> | undefined;
-  return {
+  const storage: Storage = {
     kind: connection.kind,
     accounts: createAccountRepository(db),
     roster: createRosterRepository(db, opts.rosterHistoryLimit),
@@ -49,4 +47,6 @@ function storageOn(connection: Connection, opts: StorageOptions): Storage {
       return closing;
     },
   };
+  databases.set(storage, db);
+  return storage;
 }

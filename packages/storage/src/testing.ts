@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { IN_MEMORY } from './database.js';
-import { openStorage } from './storage.js';
+import { openPgliteFromTemplate } from './pglite-template.js';
+import { openStorage, storageOn } from './storage.js';
 import type { Storage, StorageKind, StorageOptions } from './types.js';
 
 export const STORAGE_KINDS: StorageKind[] = ['pglite', 'postgres'];
@@ -16,31 +16,45 @@ type TestOptions = Omit<StorageOptions, 'databaseUrl' | 'dataDir'>;
  * not skip). 'pglite' is an in-memory PGlite.
  */
 export async function createTestStorage(kind: StorageKind, opts: TestOptions = {}): Promise<Storage> {
-  if (kind === 'pglite') return openStorage({ ...opts, dataDir: IN_MEMORY });
+  if (kind === 'pglite') return storageOn(await openPgliteFromTemplate(), opts);
   return createPostgresTestStorage(process.env.STROM_TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL, opts);
 }
 
 async function createPostgresTestStorage(serverUrl: string, opts: TestOptions): Promise<Storage> {
-  const name = `strom_test_${process.pid}_${randomBytes(6).toString('hex')}`;
-  await onServer(serverUrl, `create database "${name}"`);
-  const databaseUrl = new URL(serverUrl);
-  databaseUrl.pathname = `/${name}`;
+  const database = await createTestDatabase(serverUrl);
   let storage: Storage;
   try {
-    storage = await openStorage({ poolSize: 4, ...opts, databaseUrl: databaseUrl.toString() });
+    storage = await openStorage({ poolSize: 4, ...opts, databaseUrl: database.url });
   } catch (error) {
-    await onServer(serverUrl, `drop database if exists "${name}" with (force)`);
+    await database.drop();
     throw error;
   }
   const closeStorage = storage.close.bind(storage);
   let closing: Promise<void> | undefined;
   storage.close = () => {
-    closing ??= closeStorage().then(() =>
-      onServer(serverUrl, `drop database if exists "${name}" with (force)`),
-    );
+    closing ??= closeStorage().then(database.drop);
     return closing;
   };
   return storage;
+}
+
+export interface TestDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+/** An empty, uniquely named database on the test server (no migrations applied). */
+export async function createTestDatabase(
+  serverUrl = process.env.STROM_TEST_DATABASE_URL ?? DEFAULT_TEST_DATABASE_URL,
+): Promise<TestDatabase> {
+  const name = `strom_test_${process.pid}_${randomBytes(6).toString('hex')}`;
+  await onServer(serverUrl, `create database "${name}"`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => onServer(serverUrl, `drop database if exists "${name}" with (force)`),
+  };
 }
 
 async function onServer(serverUrl: string, statement: string): Promise<void> {
