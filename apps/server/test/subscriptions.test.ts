@@ -291,6 +291,20 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     ).toBe(true);
   });
 
+  it("ignores subscription stanzas between an account's own resources", async () => {
+    const alice = await newUser('alice');
+    const first = await online(alice, 'first');
+    const second = await online(alice, 'second');
+    drain(first, second);
+    await first.send(`<presence type="subscribe" to="${second.jid}"/>`);
+    await first.send(`<presence type="subscribed" to="${alice}@localhost"/>`);
+    expect(await second.inbox.nothing((el) => el.name === 'presence' && el.attrs.type !== undefined)).toBe(
+      true,
+    );
+    expect(await first.inbox.nothing(isAnyPush, 100)).toBe(true);
+    expect(await rosterOf(first)).toEqual({});
+  });
+
   it('honours a pre-approval (RFC 6121 §3.4)', async () => {
     const alice = await newUser('alice');
     const bob = await newUser('bob');

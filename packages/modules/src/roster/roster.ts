@@ -13,7 +13,6 @@ import { JID } from '@strom/jid';
 import { xml } from '@strom/xml';
 import {
   itemElement,
-  NS_PRE_APPROVAL,
   NS_ROSTER,
   NS_ROSTER_VERSIONING,
   parseRosterSet,
@@ -37,7 +36,6 @@ export function rosterModule(options: RosterOptions = {}): StromModule {
       const { server } = ctx;
       const service = new RosterService(server, options);
       ctx.streamFeature('post-auth', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
-      ctx.streamFeature('post-auth', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
 
       // A versioned get answers with an empty result and then pushes, in that order; the generic
       // IQ helper would send its result only after everything else, so this handler replies itself.

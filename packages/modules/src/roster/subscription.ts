@@ -9,7 +9,7 @@ import {
 import { JID } from '@strom/jid';
 import { xml } from '@strom/xml';
 import { isBlocked } from '../blocking.js';
-import { stateOf } from './roster-items.js';
+import { NS_PRE_APPROVAL, stateOf } from './roster-items.js';
 import { type RosterOptions, RosterService } from './roster-service.js';
 import { inbound, isSubscriptionType, outbound, type SubscriptionType } from './subscription-state.js';
 
@@ -26,6 +26,7 @@ export function subscriptionModule(options: RosterOptions = {}): StromModule {
     setup(ctx) {
       const { server } = ctx;
       const service = new RosterService(server, options);
+      ctx.streamFeature('post-auth', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
 
       const onOutbound = async (event: StanzaEvent): Promise<boolean> => {
         if (!isSubscriptionType(event.type) || event.origin === undefined) return false;
@@ -81,6 +82,8 @@ async function handleOutbound(
 ): Promise<void> {
   const user = event.from.bare();
   const contact = event.to.bare();
+  // Another resource of the same account: an account has no subscription to itself.
+  if (contact.bareString === user.bareString) return;
   const record = await service.contact(user, contact.bareString);
   const transition = outbound(stateOf(record.item, record.pendingIn), type);
   const forward = () => {
