@@ -4,8 +4,10 @@ import { discoModule } from './disco.js';
 import { messageModule } from './message/index.js';
 import { createOfflineModule } from './offline.js';
 import { pingModule } from './ping.js';
-import { rosterModule, subscriptionModule } from './roster/index.js';
+import { registerModule } from './register.js';
 import { timeModule } from './time.js';
+import { vcardModule } from './vcard.js';
+import { versionModule } from './version.js';
 
 export {
   BLOCKLIST_CACHE_TTL_MS,
@@ -41,21 +43,34 @@ export {
 } from './offline.js';
 export { NS_PING, pingModule } from './ping.js';
 export {
-  DEFAULT_MAX_ROSTER_ITEMS,
-  NS_PRE_APPROVAL,
-  NS_ROSTER,
-  NS_ROSTER_VERSIONING,
-  type RosterOptions,
-  rosterModule,
-  subscriptionModule,
-} from './roster/index.js';
+  NS_REGISTER,
+  NS_REGISTER_FEATURE,
+  type RegisterOptions,
+  RegistrationThrottle,
+  type RegistrationThrottleOptions,
+  registerModule,
+  throttleKey,
+} from './register.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
+export {
+  avatarHashOf,
+  DEFAULT_MAX_VCARD_BYTES,
+  NS_VCARD,
+  NS_VCARD_UPDATE,
+  needsAvatarUpdate,
+  setAvatarUpdate,
+  type VCardOptions,
+  vcardModule,
+} from './vcard.js';
+export { NS_VERSION, stromVersion, type VersionOptions, versionModule } from './version.js';
 
 export interface ModuleOptions {
-  /** RFC 6121: items one account may have in its roster (default 1000). */
-  maxRosterItems?: number;
   /** XEP-0077 account creation by anyone ('open') or only by the administrator ('closed'). */
   registration?: 'open' | 'closed';
+  /** XEP-0054: largest vCard accepted, avatar included, in bytes (default 64 KiB). */
+  maxVCardBytes?: number;
+  /** XEP-0092: answer software version queries with service-unavailable (default false). */
+  hideVersion?: boolean;
   /** XEP-0160: messages kept per offline account; beyond it senders get resource-constraint (default 1000). */
   offlineQuota?: number;
 }
@@ -66,10 +81,11 @@ export function defaultModules(options: ModuleOptions = {}): StromModule[] {
     discoModule,
     pingModule,
     timeModule,
-    rosterModule({ maxRosterItems: options.maxRosterItems }),
-    subscriptionModule({ maxRosterItems: options.maxRosterItems }),
     messageModule,
     createOfflineModule({ quota: options.offlineQuota }),
     blockingModule,
+    vcardModule({ maxVCardBytes: options.maxVCardBytes }),
+    versionModule({ hideVersion: options.hideVersion }),
+    registerModule({ registration: options.registration }),
   ];
 }

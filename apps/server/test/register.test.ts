@@ -1,0 +1,439 @@
+import { RegistrationThrottle, throttleKey } from '@strom/modules';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { connectClient, RawClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
+
+const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+const NS_REGISTER = 'jabber:iq:register';
+const REGISTER_FEATURE = '<register xmlns="http://jabber.org/features/iq-register"/>';
+
+/**
+ * A raw RFC 7395 stream opened from a chosen loopback address (all of 127/8 is loopback), so that
+ * each test has its own registration throttle bucket.
+ */
+class AddressedStream {
+  readonly frames: string[] = [];
+  private closed = false;
+  private waiters: Array<() => void> = [];
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push(data.toString());
+      this.wake();
+    });
+    ws.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    ws.on('error', () => {});
+  }
+
+  static async open(
+    server: TestServer,
+    localAddress: string,
+  ): Promise<{ stream: AddressedStream; features: string }> {
+    const ws = new WebSocket(server.wsUrl, ['xmpp'], { localAddress });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const stream = new AddressedStream(ws);
+    stream.send(`<open xmlns="${FRAMING}" to="localhost" version="1.0"/>`);
+    await stream.next('<open');
+    return { stream, features: await stream.next('features') };
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  send(frame: string): void {
+    this.ws.send(frame);
+  }
+
+  async next(needle: string, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex((f) => f.includes(needle));
+      if (index !== -1) return this.frames.splice(index, 1)[0]!;
+      if (this.closed) throw new Error(`Connection closed before ${needle}`);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`Timed out waiting for ${needle}; got ${this.frames.join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends a registration IQ and returns the response frame. */
+  async iq(id: string, type: 'get' | 'set', query: string): Promise<string> {
+    this.send(`<iq xmlns="jabber:client" type="${type}" id="${id}">${query}</iq>`);
+    return this.next(`id="${id}"`);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+function registration(username: string, password: string): string {
+  return `<query xmlns="${NS_REGISTER}"><username>${username}</username><password>${password}</password></query>`;
+}
+
+function hasCondition(frame: string, condition: string): boolean {
+  return (
+    frame.includes('type="error"') &&
+    frame.includes(`<${condition} xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>`)
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+let addressCounter = 0;
+/** A fresh loopback source address for one test. */
+function nextAddress(): string {
+  addressCounter++;
+  return `127.0.${Math.floor(addressCounter / 250) + 1}.${(addressCounter % 250) + 1}`;
+}
+
+async function loginFails(server: TestServer, username: string, password: string): Promise<boolean> {
+  try {
+    const client = await connectClient(server, { username, password });
+    await client.stop();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ storage });
+  });
+  afterAll(() => server.stop());
+
+  it('advertises registration, lists the fields, registers, and the new account logs in', async () => {
+    const raw = await RawClient.connect(server.wsUrl);
+    const features = await raw.open();
+    expect(features).toContain(REGISTER_FEATURE);
+
+    raw.send(`<iq xmlns="jabber:client" type="get" id="reg1"><query xmlns="${NS_REGISTER}"/></iq>`);
+    const form = await raw.next('id="reg1"');
+    expect(form).toContain('type="result"');
+    expect(form).toContain('<instructions>');
+    expect(form).toContain('<username/>');
+    expect(form).toContain('<password/>');
+
+    raw.send(`<iq xmlns="jabber:client" type="set" id="reg2">${registration('newbie', 'pa55word')}</iq>`);
+    const done = await raw.next('id="reg2"');
+    expect(done).toContain('type="result"');
+    raw.close();
+
+    expect(await server.strom.storage.accounts.exists('newbie')).toBe(true);
+    const client = await connectClient(server, { username: 'newbie', password: 'pa55word' });
+    expect(client.jid).toMatch(/^newbie@localhost\//);
+    await client.stop();
+  });
+
+  it('normalizes the username and refuses a taken one (also in another case) with conflict', async () => {
+    await server.addUser('dave');
+    const { stream } = await AddressedStream.open(server, nextAddress());
+    const reply = await stream.iq('dup1', 'set', registration('Dave', 'other'));
+    expect(hasCondition(reply, 'conflict'), reply).toBe(true);
+    stream.close();
+    // The existing account keeps its password.
+    const client = await connectClient(server, { username: 'dave', password: 'secret' });
+    await client.stop();
+  });
+
+  it('refuses an invalid username with jid-malformed and an empty password with not-acceptable', async () => {
+    const { stream } = await AddressedStream.open(server, nextAddress());
+    const invalid = await stream.iq('bad1', 'set', registration('no@body', 'secret'));
+    expect(hasCondition(invalid, 'jid-malformed'), invalid).toBe(true);
+    const spaced = await stream.iq('bad2', 'set', registration('two words', 'secret'));
+    expect(hasCondition(spaced, 'jid-malformed'), spaced).toBe(true);
+    const empty = await stream.iq('bad3', 'set', registration('emptypw', ''));
+    expect(hasCondition(empty, 'not-acceptable'), empty).toBe(true);
+    const missing = await stream.iq(
+      'bad4',
+      'set',
+      `<query xmlns="${NS_REGISTER}"><username>nopw</username></query>`,
+    );
+    expect(hasCondition(missing, 'not-acceptable'), missing).toBe(true);
+    stream.close();
+    expect(await server.strom.storage.accounts.exists('emptypw')).toBe(false);
+    expect(await server.strom.storage.accounts.exists('nopw')).toBe(false);
+  });
+
+  it('registers only one account per stream', async () => {
+    const { stream } = await AddressedStream.open(server, nextAddress());
+    expect(await stream.iq('one1', 'set', registration('first1', 'secret'))).toContain('type="result"');
+    const second = await stream.iq('one2', 'set', registration('second1', 'secret'));
+    expect(hasCondition(second, 'not-acceptable'), second).toBe(true);
+    stream.close();
+    expect(await server.strom.storage.accounts.exists('second1')).toBe(false);
+  });
+
+  it('throttles repeated registrations from one address with resource-constraint', async () => {
+    const address = nextAddress();
+    const first = await AddressedStream.open(server, address);
+    expect(await first.stream.iq('t1', 'set', registration('burst1', 'secret'))).toContain('type="result"');
+    first.stream.close();
+
+    const second = await AddressedStream.open(server, address);
+    const refused = await second.stream.iq('t2', 'set', registration('burst2', 'secret'));
+    expect(hasCondition(refused, 'resource-constraint'), refused).toBe(true);
+    expect(refused).toMatch(/try again in \d+ (seconds|minutes)/);
+    second.stream.close();
+    expect(await server.strom.storage.accounts.exists('burst2')).toBe(false);
+
+    // Another address is not affected.
+    const other = await AddressedStream.open(server, nextAddress());
+    expect(await other.stream.iq('t3', 'set', registration('burst3', 'secret'))).toContain('type="result"');
+    other.stream.close();
+  });
+
+  it('answers a removal request before login with unexpected-request', async () => {
+    const { stream } = await AddressedStream.open(server, nextAddress());
+    const reply = await stream.iq('rm0', 'set', `<query xmlns="${NS_REGISTER}"><remove/></query>`);
+    expect(hasCondition(reply, 'unexpected-request'), reply).toBe(true);
+    stream.close();
+  });
+
+  it('advertises jabber:iq:register in server disco and tells a logged-in user they are registered', async () => {
+    await server.addUser('gina');
+    const client = await connectClient(server, { username: 'gina' });
+    const info = await client.iq(
+      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
+    );
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
+    expect(features).toContain(NS_REGISTER);
+    const registered = await client.iq(`<iq type="get"><query xmlns="${NS_REGISTER}"/></iq>`);
+    const query = registered.getChild('query', NS_REGISTER)!;
+    expect(query.getChild('registered')).toBeDefined();
+    expect(query.getChildText('username')).toBe('gina');
+    await client.stop();
+  });
+
+  it('changes the password: the new one works and the old one no longer does', async () => {
+    await server.addUser('hank', 'oldpass');
+    const client = await connectClient(server, { username: 'hank', password: 'oldpass' });
+    const reply = await client.iq(
+      `<iq type="set" to="localhost"><query xmlns="${NS_REGISTER}"><username>hank</username><password>newpass</password></query></iq>`,
+    );
+    expect(reply.attrs.type).toBe('result');
+    await client.stop();
+
+    const again = await connectClient(server, { username: 'hank', password: 'newpass' });
+    expect(again.jid).toMatch(/^hank@localhost\//);
+    await again.stop();
+    expect(await loginFails(server, 'hank', 'oldpass')).toBe(true);
+  });
+
+  it('refuses to change another account’s password or to set an empty one, without echoing the password', async () => {
+    await server.addUser('ivan', 'ivanpass');
+    await server.addUser('jill', 'jillpass');
+    const client = await connectClient(server, { username: 'ivan', password: 'ivanpass' });
+    const other = await client.iq(
+      `<iq type="set"><query xmlns="${NS_REGISTER}"><username>jill</username><password>stolen-pw</password></query></iq>`,
+    );
+    expect(other.attrs.type).toBe('error');
+    expect(other.getChild('error')?.getChild('forbidden')).toBeDefined();
+    expect(other.toString()).not.toContain('stolen-pw');
+
+    const empty = await client.iq(
+      `<iq type="set"><query xmlns="${NS_REGISTER}"><username>ivan</username><password/></query></iq>`,
+    );
+    expect(empty.getChild('error')?.getChild('not-acceptable')).toBeDefined();
+    const incomplete = await client.iq(
+      `<iq type="set"><query xmlns="${NS_REGISTER}"><password>x</password></query></iq>`,
+    );
+    expect(incomplete.getChild('error')?.getChild('bad-request')).toBeDefined();
+    await client.stop();
+
+    expect(await loginFails(server, 'jill', 'stolen-pw')).toBe(true);
+    const jill = await connectClient(server, { username: 'jill', password: 'jillpass' });
+    await jill.stop();
+    const ivan = await connectClient(server, { username: 'ivan', password: 'ivanpass' });
+    await ivan.stop();
+  });
+
+  it('removes an account: result first, then every session ends, then nothing about the user is left', async () => {
+    await server.addUser('erin');
+    await server.addUser('frank');
+    const { storage: db } = server.strom;
+    await db.vcards.set('erin', '<vCard xmlns="vcard-temp"><FN>Erin</FN></vCard>', null);
+    await db.roster.put('erin', {
+      jid: 'frank@localhost',
+      groups: ['Friends'],
+      subscription: 'both',
+      askOut: false,
+      approved: false,
+    });
+    await db.roster.addPendingIn('erin', 'stranger@localhost');
+    await db.offline.store(
+      'erin',
+      '<message xmlns="jabber:client" to="erin@localhost"><body>hi</body></message>',
+      100,
+    );
+    await db.blocklist.add('erin', ['spam@example.org']);
+
+    const requester = await RawClient.connect(server.wsUrl);
+    await requester.login('erin', 'secret', 'phone');
+    const other = await connectClient(server, { username: 'erin', resource: 'laptop' });
+    const otherEnded = new Promise<string>((resolve) =>
+      other.xmpp.on('error', (err: { condition?: string }) => resolve(String(err.condition))),
+    );
+
+    requester.send(
+      `<iq xmlns="jabber:client" type="set" id="unreg1"><query xmlns="${NS_REGISTER}"><remove/></query></iq>`,
+    );
+    await requester.closed;
+    const resultAt = requester.frames.findIndex(
+      (f) => f.includes('id="unreg1"') && f.includes('type="result"'),
+    );
+    const errorAt = requester.frames.findIndex((f) => f.includes('stream:error'));
+    expect(resultAt).toBeGreaterThanOrEqual(0);
+    expect(errorAt).toBeGreaterThan(resultAt);
+    expect(requester.frames[errorAt]).toContain(
+      '<not-authorized xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>',
+    );
+    expect(await otherEnded).toBe('not-authorized');
+
+    // The rows go once every session has ended, which can be just after the streams close.
+    for (let i = 0; i < 50 && (await db.accounts.exists('erin')); i++) await sleep(50);
+    expect(await db.accounts.get('erin')).toBeUndefined();
+    expect(await db.roster.get('erin')).toEqual({ version: 0, items: [] });
+    expect(await db.roster.listPendingIn('erin')).toEqual([]);
+    expect(await db.vcards.get('erin')).toBeUndefined();
+    expect(await db.offline.count('erin')).toBe(0);
+    expect(await db.blocklist.list('erin')).toEqual([]);
+    expect(await loginFails(server, 'erin', 'secret')).toBe(true);
+    await other.stop();
+  });
+
+  it('refuses a removal request that carries more than <remove/> with bad-request', async () => {
+    await server.addUser('kate');
+    const client = await connectClient(server, { username: 'kate' });
+    const reply = await client.iq(
+      `<iq type="set"><query xmlns="${NS_REGISTER}"><remove/><username>kate</username></query></iq>`,
+    );
+    expect(reply.getChild('error')?.getChild('bad-request')).toBeDefined();
+    expect(await server.strom.storage.accounts.exists('kate')).toBe(true);
+    await client.stop();
+  });
+
+  it('unsubscribes the contacts of a removed account (needs the roster module)', async () => {
+    await server.addUser('lena');
+    await server.addUser('mike');
+    const { storage: db } = server.strom;
+    const item = { groups: [], subscription: 'both' as const, askOut: false, approved: false };
+    await db.roster.put('lena', { ...item, jid: 'mike@localhost' });
+    await db.roster.put('mike', { ...item, jid: 'lena@localhost' });
+    const mike = await connectClient(server, { username: 'mike', presence: true });
+
+    const lena = await connectClient(server, { username: 'lena' });
+    void lena.send(`<iq type="set" id="unreg2"><query xmlns="${NS_REGISTER}"><remove/></query></iq>`);
+
+    // Mike's subscription with Lena is cancelled both ways (RFC 6121 §3.2, §3.3).
+    // Both directions end separately, so wait for the final state rather than the first change.
+    let subscription: string | undefined = 'both';
+    for (let i = 0; i < 50 && subscription !== undefined && subscription !== 'none'; i++) {
+      await sleep(100);
+      subscription = (await db.roster.getItem('mike', 'lena@localhost'))?.subscription;
+    }
+    expect([undefined, 'none']).toContain(subscription);
+    await mike.stop();
+    await lena.stop();
+  });
+});
+
+describe('registration when closed', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { REGISTRATION: 'closed' } });
+  });
+  afterAll(() => server.stop());
+
+  it('does not advertise registration and refuses it', async () => {
+    const { stream, features } = await AddressedStream.open(server, nextAddress());
+    expect(features).not.toContain('iq-register');
+    const form = await stream.iq('c1', 'get', `<query xmlns="${NS_REGISTER}"/>`);
+    expect(hasCondition(form, 'service-unavailable'), form).toBe(true);
+    const refused = await stream.iq('c2', 'set', registration('intruder', 'secret'));
+    expect(hasCondition(refused, 'not-allowed'), refused).toBe(true);
+    stream.close();
+    expect(await server.strom.storage.accounts.exists('intruder')).toBe(false);
+  });
+
+  it('still lets a user change their password', async () => {
+    await server.addUser('nina', 'before');
+    const client = await connectClient(server, { username: 'nina', password: 'before' });
+    const reply = await client.iq(
+      `<iq type="set"><query xmlns="${NS_REGISTER}"><username>nina@localhost</username><password>after</password></query></iq>`,
+    );
+    expect(reply.attrs.type).toBe('result');
+    await client.stop();
+    const again = await connectClient(server, { username: 'nina', password: 'after' });
+    await again.stop();
+  });
+});
+
+describe('registration throttle', () => {
+  const HOUR = 3_600_000;
+
+  it('allows five registrations per address per hour, spaced by the minimum interval', () => {
+    const throttle = new RegistrationThrottle();
+    let now = 1_000_000;
+    for (let i = 0; i < 5; i++) {
+      expect(throttle.check('a', now)).toBe(0);
+      throttle.recordAttempt('a', now);
+      throttle.recordSuccess('a', now);
+      expect(throttle.check('a', now + 1000)).toBeGreaterThan(0);
+      now += 60_000;
+    }
+    const wait = throttle.check('a', now);
+    expect(wait).toBe(1_000_000 + HOUR - now);
+    expect(throttle.check('a', 1_000_000 + HOUR + 1)).toBe(0);
+    expect(throttle.check('b', now)).toBe(0);
+  });
+
+  it('limits attempts of any outcome, which slows down username probing', () => {
+    const throttle = new RegistrationThrottle({ maxAttemptsPerWindow: 3 });
+    for (let i = 0; i < 3; i++) {
+      expect(throttle.check('a', 10 + i)).toBe(0);
+      throttle.recordAttempt('a', 10 + i);
+    }
+    expect(throttle.check('a', 20)).toBe(10 + HOUR - 20);
+  });
+
+  it('forgets an address once its window has passed', () => {
+    const throttle = new RegistrationThrottle();
+    throttle.recordAttempt('a', 0);
+    throttle.recordSuccess('a', 0);
+    expect(throttle.size).toBe(1);
+    expect(throttle.check('a', HOUR + 1)).toBe(0);
+    expect(throttle.size).toBe(0);
+  });
+
+  it('keys IPv4 by address, IPv6 by /64 and IPv4-mapped IPv6 as IPv4', () => {
+    expect(throttleKey('192.0.2.7')).toBe('192.0.2.7');
+    expect(throttleKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(throttleKey('2001:db8:1:2:aaaa::1')).toBe(throttleKey('2001:0db8:0001:0002:bbbb:cccc:dddd:eeee'));
+    expect(throttleKey('2001:db8:1:2::1')).not.toBe(throttleKey('2001:db8:1:3::1'));
+    expect(throttleKey('::1')).toBe('0:0:0:0::/64');
+    expect(throttleKey(undefined)).toBe('unknown');
+  });
+});

@@ -1,0 +1,325 @@
+import {
+  AccountError,
+  type ClientSession,
+  defineModule,
+  errorReply,
+  iqEventName,
+  iqResult,
+  type PreAuthIqEvent,
+  StanzaError,
+  type StanzaEvent,
+  type StromModule,
+} from '@strom/core';
+import { JID } from '@strom/jid';
+import { Element, xml } from '@strom/xml';
+
+export const NS_REGISTER = 'jabber:iq:register';
+export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
+
+export interface RegisterOptions {
+  /** Whether anyone may create an account in-band ('open') or only the administrator ('closed'). */
+  registration?: 'open' | 'closed';
+  throttle?: Partial<RegistrationThrottleOptions>;
+}
+
+/**
+ * XEP-0077 in-band registration: account creation before login (when open, on a secure connection,
+ * throttled per network), and for logged-in users password change and account removal (always).
+ */
+export function registerModule(options: RegisterOptions = {}): StromModule {
+  const open = (options.registration ?? 'open') === 'open';
+  return defineModule({
+    name: 'register',
+    setup(ctx) {
+      const { server } = ctx;
+      const throttle = new RegistrationThrottle(options.throttle);
+      // Passwords travel in clear inside the stream (XEP-0077 §8), so only over a secure transport.
+      const mayRegister = (session: ClientSession) => open && session.transport.secure;
+
+      ctx.feature(NS_REGISTER);
+      ctx.streamFeature('pre-auth', (session) =>
+        mayRegister(session) ? xml('register', { xmlns: NS_REGISTER_FEATURE }) : undefined,
+      );
+
+      ctx.preAuthIq('get', NS_REGISTER, 'query', ({ session }) => {
+        // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
+        if (!mayRegister(session)) throw new StanzaError('service-unavailable');
+        return xml(
+          'query',
+          { xmlns: NS_REGISTER },
+          xml('instructions', {}, 'Choose a username and password.'),
+          xml('username'),
+          xml('password'),
+        );
+      });
+
+      const register = async ({ session }: PreAuthIqEvent, username: string, password: string) => {
+        const key = throttleKey(session.transport.remoteAddress);
+        const wait = throttle.check(key);
+        if (wait > 0) {
+          throw new StanzaError(
+            'resource-constraint',
+            `Too many registrations from your network; try again in ${describeWait(wait)}`,
+          );
+        }
+        throttle.recordAttempt(key);
+        try {
+          await server.createAccount(username, password);
+        } catch (err) {
+          throw accountProblem(err);
+        }
+        throttle.recordSuccess(key);
+        session.data.set(REGISTERED_ON_STREAM, true);
+        server.log.info({}, 'account registered in-band');
+      };
+
+      ctx.preAuthIq('set', NS_REGISTER, 'query', async (event) => {
+        const { session, payload } = event;
+        if (!open) throw new StanzaError('not-allowed', 'Registration is closed on this server');
+        if (!session.transport.secure) {
+          throw new StanzaError('not-allowed', 'Registration needs an encrypted connection');
+        }
+        if (payload.getChild('remove') !== undefined) {
+          throw new StanzaError('unexpected-request', 'Log in to remove an account', 'cancel');
+        }
+        // XEP-0077 §3.1.1: one account per stream; log in with it next.
+        if (session.data.has(REGISTERED_ON_STREAM)) {
+          throw new StanzaError('not-acceptable', 'An account was already registered on this connection');
+        }
+        const username = payload.getChildText('username')?.trim() ?? '';
+        const password = payload.getChildText('password') ?? '';
+        if (username === '' || password === '') {
+          throw new StanzaError('not-acceptable', 'Both a username and a password are required');
+        }
+        await register(event, username, password);
+      });
+
+      ctx.iq('get', 'host', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
+      ctx.iq('get', 'self', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
+
+      const unexpected = (err: unknown): StanzaError => {
+        server.log.error({ err }, 'account management failed');
+        return new StanzaError('internal-server-error');
+      };
+
+      // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends, and
+      // error replies must not echo the password back (XEP-0077 §3.3).
+      const manageAccount = async (event: StanzaEvent): Promise<true> => {
+        const { stanza, origin } = event;
+        const query = stanza.firstElement()!;
+        try {
+          if (!origin) throw new StanzaError('not-allowed');
+          if (query.getChild('remove') !== undefined) {
+            if (query.elements().length !== 1) {
+              throw new StanzaError('bad-request', '<remove/> must be the only child of <query/>');
+            }
+            await removeAccount(event);
+            return true;
+          }
+          await changePassword(event, origin, query);
+          await server.router.reply(event, iqResult(stanza));
+        } catch (err) {
+          const error = err instanceof StanzaError ? err : unexpected(err);
+          const reply = errorReply(withoutPayload(stanza), error);
+          if (reply) await server.router.reply(event, reply);
+        }
+        return true;
+      };
+
+      const removeAccount = async (event: StanzaEvent) => {
+        // XEP-0077 §3.2: the result first; then every session of the account ends with a stream error.
+        await server.router.reply(event, iqResult(event.stanza));
+        try {
+          await server.deleteAccount(event.from.local);
+        } catch (err) {
+          server.log.error({ err }, 'account removal failed');
+        }
+      };
+
+      const changePassword = async (event: StanzaEvent, origin: ClientSession, query: Element) => {
+        const username = query.getChildText('username');
+        const password = query.getChildText('password');
+        if (username === undefined || password === undefined) {
+          throw new StanzaError('bad-request', 'A password change needs <username/> and <password/>');
+        }
+        if (!origin.transport.secure) {
+          throw new StanzaError('not-authorized', 'Password changes need an encrypted connection', 'modify');
+        }
+        if (!sameAccount(username, event.from, server.domain)) {
+          throw new StanzaError('forbidden', 'You can only change your own password');
+        }
+        // XEP-0077 §3.3: an empty password never replaces the existing one.
+        if (password === '') throw new StanzaError('not-acceptable', 'The new password must not be empty');
+        try {
+          await server.changePassword(event.from.local, password);
+        } catch (err) {
+          throw accountProblem(err);
+        }
+      };
+
+      for (const addressing of ['host', 'self'] as const) {
+        ctx.hook(iqEventName('set', addressing, NS_REGISTER, 'query'), manageAccount);
+      }
+    },
+  });
+}
+
+const REGISTERED_ON_STREAM = 'register';
+
+function registrationInfo(from: JID): Element {
+  return xml('query', { xmlns: NS_REGISTER }, xml('registered'), xml('username', {}, from.local));
+}
+
+/** Accepts the username as the localpart or as the bare JID. */
+function sameAccount(given: string, account: JID, domain: string): boolean {
+  const trimmed = given.trim();
+  const jid = trimmed.includes('@') ? JID.tryParse(trimmed) : JID.tryParse(`${trimmed}@${domain}`);
+  return jid !== undefined && jid.resource === '' && jid.bareString === account.bareString;
+}
+
+function accountProblem(err: unknown): unknown {
+  if (!(err instanceof AccountError)) return err;
+  switch (err.problem) {
+    case 'exists':
+      return new StanzaError('conflict', 'That username is taken');
+    case 'invalid-username':
+      return new StanzaError('jid-malformed', 'That username is not allowed');
+    case 'invalid-password':
+      return new StanzaError('not-acceptable', err.message);
+    case 'not-found':
+      return new StanzaError('item-not-found');
+  }
+}
+
+/** A copy of the request without its payload, for error replies that must not carry a password. */
+function withoutPayload(stanza: Element): Element {
+  return new Element(stanza.name, { ...stanza.attrs });
+}
+
+function describeWait(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 120) return `${seconds} seconds`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}
+
+export interface RegistrationThrottleOptions {
+  /** Successful registrations allowed per network within `windowMs` (default 5). */
+  maxPerWindow: number;
+  /** Registration attempts of any outcome per network within `windowMs`, which also slows username probing (default 30). */
+  maxAttemptsPerWindow: number;
+  windowMs: number;
+  /** Time between two successful registrations from one network (default 10 s). */
+  minIntervalMs: number;
+}
+
+const DEFAULT_THROTTLE: RegistrationThrottleOptions = {
+  maxPerWindow: 5,
+  maxAttemptsPerWindow: 30,
+  windowMs: 60 * 60_000,
+  minIntervalMs: 10_000,
+};
+
+/** Beyond this many tracked networks, expired ones are swept out on the next write. */
+const SWEEP_THRESHOLD = 1000;
+
+/**
+ * Per-network registration limits, in memory only: addresses are never logged or stored, and the
+ * timestamps kept for one are dropped once they are older than the window.
+ */
+export class RegistrationThrottle {
+  private readonly options: RegistrationThrottleOptions;
+  private readonly networks = new Map<string, { attempts: number[]; successes: number[] }>();
+
+  constructor(options: Partial<RegistrationThrottleOptions> = {}) {
+    this.options = { ...DEFAULT_THROTTLE, ...options };
+  }
+
+  /** Milliseconds until a registration from `key` is allowed again; 0 when it is allowed now. */
+  check(key: string, now = Date.now()): number {
+    const entry = this.current(key, now);
+    if (!entry) return 0;
+    const { maxPerWindow, maxAttemptsPerWindow, windowMs, minIntervalMs } = this.options;
+    let wait = 0;
+    const last = entry.successes[entry.successes.length - 1];
+    if (last !== undefined) wait = Math.max(wait, last + minIntervalMs - now);
+    if (entry.successes.length >= maxPerWindow) {
+      wait = Math.max(wait, entry.successes[entry.successes.length - maxPerWindow]! + windowMs - now);
+    }
+    if (entry.attempts.length >= maxAttemptsPerWindow) {
+      wait = Math.max(wait, entry.attempts[entry.attempts.length - maxAttemptsPerWindow]! + windowMs - now);
+    }
+    return Math.max(0, wait);
+  }
+
+  recordAttempt(key: string, now = Date.now()): void {
+    this.entry(key, now).attempts.push(now);
+  }
+
+  recordSuccess(key: string, now = Date.now()): void {
+    this.entry(key, now).successes.push(now);
+  }
+
+  /** How many networks are tracked (for tests and metrics). */
+  get size(): number {
+    return this.networks.size;
+  }
+
+  private current(key: string, now: number) {
+    const entry = this.networks.get(key);
+    if (!entry) return undefined;
+    const since = now - this.options.windowMs;
+    entry.attempts = entry.attempts.filter((t) => t > since);
+    entry.successes = entry.successes.filter((t) => t > since);
+    if (entry.attempts.length === 0 && entry.successes.length === 0) {
+      this.networks.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private entry(key: string, now: number) {
+    let entry = this.current(key, now);
+    if (!entry) {
+      if (this.networks.size >= SWEEP_THRESHOLD) this.sweep(now);
+      entry = { attempts: [], successes: [] };
+      this.networks.set(key, entry);
+    }
+    return entry;
+  }
+
+  private sweep(now: number): void {
+    for (const key of [...this.networks.keys()]) this.current(key, now);
+  }
+}
+
+/**
+ * The throttling key for a client address: IPv4 as is, IPv6 by its /64 (one subscriber usually
+ * holds a whole /64), IPv4-mapped IPv6 as IPv4.
+ */
+export function throttleKey(address: string | undefined): string {
+  if (address === undefined || address === '') return 'unknown';
+  const lower = address.toLowerCase().replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  if (mapped) return mapped[1]!;
+  if (!lower.includes(':')) return lower;
+  const groups = expandIPv6(lower);
+  return groups ? `${groups.slice(0, 4).join(':')}::/64` : lower;
+}
+
+function expandIPv6(address: string): string[] | undefined {
+  const halves = address.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (part: string | undefined): string[] => {
+    if (!part) return [];
+    const groups = part.split(':');
+    const last = groups[groups.length - 1]!;
+    // A trailing dotted IPv4 part fills two groups.
+    if (last.includes('.')) groups.splice(groups.length - 1, 1, '0', '0');
+    return groups.map((g) => (Number.parseInt(g, 16) || 0).toString(16));
+  };
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return undefined;
+  return [...head, ...Array<string>(missing).fill('0'), ...tail];
+}

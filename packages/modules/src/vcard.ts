@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import { defineModule, type IqEvent, StanzaError, type StanzaEvent, type StromModule } from '@strom/core';
+import type { JID } from '@strom/jid';
+import { type Element, parseElement, xml } from '@strom/xml';
+
+export const NS_VCARD = 'vcard-temp';
+export const NS_VCARD_UPDATE = 'vcard-temp:x:update';
+export const DEFAULT_MAX_VCARD_BYTES = 64 * 1024;
+
+/** The cluster message telling a node to refresh a user's avatar hash and re-announce it. */
+const AVATAR_CHANGED = 'vcard/avatar-changed';
+
+export interface VCardOptions {
+  /** Largest serialized vCard accepted, avatar included (default 64 KiB). */
+  maxVCardBytes?: number;
+  /** How long a cached avatar hash is trusted without a storage read (default 10 minutes). */
+  hashCacheTtlMs?: number;
+}
+
+/**
+ * XEP-0054 vcard-temp storage plus XEP-0153/XEP-0398 avatar hashes in presence: the server knows
+ * the stored photo, so it puts the hash into its users' available presence and re-announces it
+ * when the photo changes.
+ */
+export function vcardModule(options: VCardOptions = {}): StromModule {
+  const maxBytes = options.maxVCardBytes ?? DEFAULT_MAX_VCARD_BYTES;
+  return defineModule({
+    name: 'vcard',
+    setup(ctx) {
+      const { server } = ctx;
+      const hashes = new AvatarHashCache(options.hashCacheTtlMs ?? 10 * 60_000);
+      ctx.accountFeature(NS_VCARD);
+
+      const currentHash = async (username: string): Promise<string | null> => {
+        const cached = hashes.get(username);
+        if (cached !== undefined) return cached;
+        const readStarted = hashes.readStarted();
+        const stored = await server.storage.vcards.get(username);
+        const hash = stored?.avatarHash ?? null;
+        hashes.fill(username, hash, readStarted);
+        return hash;
+      };
+
+      /** Puts the new hash into the presence of the user's sessions on this node and broadcasts it. */
+      const reannounceLocally = async (username: string, hash: string | null): Promise<void> => {
+        const sessions = [...server.sessions.values()].filter(
+          (s) => s.username === username && s.available && s.presence !== undefined && s.bound,
+        );
+        for (const session of sessions) {
+          const presence = session.presence!.clone();
+          delete presence.attrs.to;
+          setAvatarUpdate(presence, hash);
+          try {
+            await server.router.fromClient(session, presence);
+          } catch (err) {
+            server.log.error({ err }, 'avatar presence update failed');
+          }
+        }
+      };
+
+      /** Other nodes holding sessions of the user refresh their cache and re-announce there. */
+      const notifyOtherNodes = async (jid: JID, hash: string | null): Promise<void> => {
+        const nodes = new Set(
+          (await server.resources(jid)).map((e) => e.node).filter((node) => node !== server.cluster.nodeId),
+        );
+        await Promise.all(
+          [...nodes].map((node) =>
+            server.cluster.send(node, {
+              type: 'custom',
+              name: AVATAR_CHANGED,
+              data: { username: jid.local, hash },
+            }),
+          ),
+        );
+      };
+
+      const getVCard = async (event: IqEvent, ownerIsRequester: boolean): Promise<Element> => {
+        const stored = await server.storage.vcards.get(event.to.local);
+        if (stored) return parseElement(stored.xml);
+        // XEP-0054 §3.3: without a vCard, others get the same answer as for a missing account.
+        if (!ownerIsRequester) throw new StanzaError('service-unavailable');
+        return xml('vCard', { xmlns: NS_VCARD });
+      };
+
+      ctx.iq('get', 'self', NS_VCARD, 'vCard', (event) => getVCard(event, true));
+      ctx.iq('get', 'bare', NS_VCARD, 'vCard', (event) => getVCard(event, false));
+
+      ctx.iq('set', 'self', NS_VCARD, 'vCard', async (event) => {
+        const username = event.from.local;
+        const vcard = event.payload.clone();
+        const serialized = vcard.toString();
+        if (Buffer.byteLength(serialized, 'utf8') > maxBytes) {
+          throw new StanzaError(
+            'not-acceptable',
+            `The vCard is larger than the ${formatBytes(maxBytes)} this server accepts`,
+          );
+        }
+        const hash = avatarHashOf(vcard);
+        const previous = await currentHash(username);
+        // An empty vCard clears it: nothing is kept that says nothing.
+        if (vcard.elements().length === 0) await server.storage.vcards.delete(username);
+        else await server.storage.vcards.set(username, serialized, hash);
+        hashes.set(username, hash);
+        if (hash !== previous) {
+          await reannounceLocally(username, hash);
+          await notifyOtherNodes(event.from.bare(), hash);
+        }
+      });
+      ctx.iq('set', 'bare', NS_VCARD, 'vCard', () => {
+        throw new StanzaError('forbidden', 'Only the owner can change a vCard');
+      });
+
+      const decorate = async (event: StanzaEvent): Promise<void> => {
+        if (event.type !== 'available') return;
+        const username = event.origin?.username;
+        if (username === undefined || !needsAvatarUpdate(event.stanza)) return;
+        setAvatarUpdate(event.stanza, await currentHash(username));
+      };
+      // XEP-0398 §5: broadcast and directed available presence (e.g. room joins) carry the hash.
+      for (const addressing of ['self', 'bare', 'full'] as const) {
+        ctx.hook(`pre-presence/${addressing}`, decorate, 50);
+      }
+
+      ctx.on('cluster-message', async ({ name, data }) => {
+        if (name !== AVATAR_CHANGED || !isAvatarChange(data)) return;
+        hashes.set(data.username, data.hash);
+        await reannounceLocally(data.username, data.hash);
+      });
+      ctx.on('session-closed', ({ session }) => {
+        const username = session.username;
+        if (username === undefined) return;
+        // A node only needs the hash while it holds a session of the user.
+        for (const other of server.sessions.values()) if (other.username === username) return;
+        hashes.delete(username);
+      });
+      ctx.on('account-deleted', ({ username }) => {
+        hashes.delete(username);
+      });
+    },
+  });
+}
+
+/**
+ * SHA-1 (lowercase hex) of the decoded `PHOTO/BINVAL` image (XEP-0153 §3.1), or null when the
+ * vCard has no embedded photo. Throws `not-acceptable` when BINVAL is not Base64.
+ */
+export function avatarHashOf(vcard: Element): string | null {
+  for (const photo of vcard.getChildren('PHOTO', NS_VCARD)) {
+    const binval = photo.getChild('BINVAL', NS_VCARD);
+    if (binval === undefined) continue;
+    const base64 = binval.text().replace(/\s+/g, '');
+    if (base64 === '') continue;
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+      throw new StanzaError('not-acceptable', 'PHOTO/BINVAL is not valid Base64');
+    }
+    return createHash('sha1').update(Buffer.from(base64, 'base64')).digest('hex');
+  }
+  return null;
+}
+
+/**
+ * XEP-0398 §5: the server fills in the hash unless the client announced an empty `<photo/>`
+ * (no avatar, which only the client may decide to say); an empty `<x/>` is always overwritten, and
+ * a differing hash is too, since contacts will fetch the stored vCard anyway.
+ */
+export function needsAvatarUpdate(presence: Element): boolean {
+  const update = presence.getChild('x', NS_VCARD_UPDATE);
+  const photo = update?.getChild('photo', NS_VCARD_UPDATE);
+  return photo === undefined || photo.text().trim() !== '';
+}
+
+/** Replaces any `vcard-temp:x:update` in the presence with one carrying `hash` (empty photo for none). */
+export function setAvatarUpdate(presence: Element, hash: string | null): void {
+  presence.removeChildren('x', NS_VCARD_UPDATE);
+  presence.append(xml('x', { xmlns: NS_VCARD_UPDATE }, xml('photo', {}, hash ?? undefined)));
+}
+
+function isAvatarChange(data: unknown): data is { username: string; hash: string | null } {
+  if (typeof data !== 'object' || data === null) return false;
+  const { username, hash } = data as Record<string, unknown>;
+  return typeof username === 'string' && (hash === null || typeof hash === 'string');
+}
+
+function formatBytes(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
+}
+
+/**
+ * Avatar hashes of users with sessions on this node, so decorating presence needs no storage
+ * read. Every change bumps a counter; a storage read that overlapped a change is not cached, so a
+ * read that raced with a vCard update can never bring the old hash back.
+ */
+class AvatarHashCache {
+  private readonly entries = new Map<string, { hash: string | null; expiresAt: number }>();
+  private changes = 0;
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(username: string): string | null | undefined {
+    const entry = this.entries.get(username);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.entries.delete(username);
+      return undefined;
+    }
+    return entry.hash;
+  }
+
+  /** A token to pass to `fill` for a storage read that starts now. */
+  readStarted(): number {
+    return this.changes;
+  }
+
+  fill(username: string, hash: string | null, readStarted: number): void {
+    if (this.changes !== readStarted) return;
+    this.entries.set(username, { hash, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  set(username: string, hash: string | null): void {
+    this.changes++;
+    this.entries.set(username, { hash, expiresAt: Date.now() + this.ttlMs });
+  }
+
+  delete(username: string): void {
+    this.changes++;
+    this.entries.delete(username);
+  }
+}
