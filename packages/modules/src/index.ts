@@ -5,6 +5,7 @@ import { messageModule } from './message/index.js';
 import { createOfflineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { registerModule } from './register.js';
+import { rosterModule, subscriptionModule } from './roster/index.js';
 import { timeModule } from './time.js';
 import { vcardModule } from './vcard.js';
 import { versionModule } from './version.js';
@@ -51,6 +52,15 @@ export {
   registerModule,
   throttleKey,
 } from './register.js';
+export {
+  DEFAULT_MAX_ROSTER_ITEMS,
+  NS_PRE_APPROVAL,
+  NS_ROSTER,
+  NS_ROSTER_VERSIONING,
+  type RosterOptions,
+  rosterModule,
+  subscriptionModule,
+} from './roster/index.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
 export {
   avatarHashOf,
@@ -65,6 +75,8 @@ export {
 export { NS_VERSION, stromVersion, type VersionOptions, versionModule } from './version.js';
 
 export interface ModuleOptions {
+  /** RFC 6121: items one account may have in its roster (default 1000). */
+  maxRosterItems?: number;
   /** XEP-0077 account creation by anyone ('open') or only by the administrator ('closed'). */
   registration?: 'open' | 'closed';
   /** XEP-0054: largest vCard accepted, avatar included, in bytes (default 64 KiB). */
@@ -81,6 +93,8 @@ export function defaultModules(options: ModuleOptions = {}): StromModule[] {
     discoModule,
     pingModule,
     timeModule,
+    rosterModule({ maxRosterItems: options.maxRosterItems }),
+    subscriptionModule({ maxRosterItems: options.maxRosterItems }),
     messageModule,
     createOfflineModule({ quota: options.offlineQuota }),
     blockingModule,
