@@ -147,8 +147,10 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
   it('normalizes the username and refuses a taken one (also in another case) with conflict', async () => {
     await server.addUser('dave');
     const { stream } = await AddressedStream.open(server, nextAddress());
-    const reply = await stream.iq('dup1', 'set', registration('Dave', 'other'));
+    const reply = await stream.iq('dup1', 'set', registration('Dave', 'other-pa55'));
     expect(hasCondition(reply, 'conflict'), reply).toBe(true);
+    // XEP-0077 §3.3: an error reply must not echo the submitted password.
+    expect(reply).not.toContain('other-pa55');
     stream.close();
     // The existing account keeps its password.
     const client = await connectClient(server, { username: 'dave', password: 'secret' });

@@ -1,6 +1,6 @@
 import type { SessionEntry } from '@strom/cluster';
 import type { JID } from '@strom/jid';
-import type { Element } from '@strom/xml';
+import { Element } from '@strom/xml';
 import { errorReply, iqResult, StanzaError } from './errors.js';
 import { HookBus, type HookHandler, type HookResult } from './hooks.js';
 import type { XmppServer } from './server.js';
@@ -195,10 +195,10 @@ export class ModuleRegistry {
     if (!payload || !ns) return false;
     const handler = this.preAuthIqs.get(`${type}/${ns}:${payload.localName}`);
     if (!handler) return false;
-    // Pre-auth replies carry no addresses: the client has no JID yet.
-    const request = stanza.clone();
-    delete request.attrs.from;
-    delete request.attrs.to;
+    // Pre-auth replies carry no addresses (the client has no JID yet) and never echo the request:
+    // it may hold a password (XEP-0077 §3.3).
+    const { from: _from, to: _to, ...attrs } = stanza.attrs;
+    const request = new Element('iq', attrs);
     try {
       const result = await handler({ stanza, payload, session, server: this.server });
       session.send(iqResult(request, result ?? undefined));
