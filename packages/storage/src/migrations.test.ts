@@ -50,6 +50,15 @@ describe('migrations on postgres', () => {
     await expect(openStorage({ databaseUrl: 'postgres://postgres@127.0.0.1:1/strom' })).rejects.toThrow();
   });
 
+  it('explains how to fix an unreachable test server instead of skipping', async () => {
+    await expect(createTestDatabase('postgres://postgres:secret@127.0.0.1:1/test')).rejects.toThrow(
+      /127\.0\.0\.1:1.*STROM_TEST_DATABASE_URL/s,
+    );
+    await expect(createTestDatabase('postgres://postgres:secret@127.0.0.1:1/test')).rejects.not.toThrow(
+      /secret/,
+    );
+  });
+
   it('rejects a pool size that is not a positive integer', async () => {
     await expect(
       openStorage({ databaseUrl: 'postgres://postgres@127.0.0.1:1/strom', poolSize: 0 }),
