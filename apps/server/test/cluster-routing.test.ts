@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import type { Element } from '@strom/xml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bareOf,
@@ -13,6 +15,9 @@ import {
   waitUntil,
 } from './cluster-harness.js';
 import { connectClient, type TestClient, xmlOf } from './harness.js';
+
+/** Contacts of one user, spread over two other nodes, for the fan-out test. */
+const WATCHERS = Array.from({ length: 15 }, (_, i) => `watcher${i + 1}`);
 
 /** The part of @xmpp/client's IQ responder the tests use (its typings leave it untyped). */
 interface IqCallee {
@@ -62,6 +67,10 @@ describe('routing across three nodes', () => {
       'paul',
       'quinn',
       'rose',
+      'sara',
+      'tom',
+      'uma',
+      ...WATCHERS,
     ]) {
       await cluster.addUser(user);
     }
@@ -290,5 +299,83 @@ describe('routing across three nodes', () => {
     );
     await quinn.send('<message to="rose@localhost" type="chat"><body>after the unblock</body></message>');
     await rose.inbox.waitFor(isMessageWith('after the unblock'));
+  });
+
+  it('announces a new avatar hash from every resource of the user, on every node', async () => {
+    const saraA = await login(a, 'sara', 'one');
+    const saraB = await login(b, 'sara', 'two');
+    const tom = await login(c, 'tom', 'viewer');
+    await befriend(saraA, tom);
+    await tom.inbox.waitFor(isAvailableFrom(saraB.jid), 5000, 'presence of the second resource');
+
+    const image = Buffer.from('a tiny stand-in for an image');
+    const hash = createHash('sha1').update(image).digest('hex');
+    const set = await saraA.iq(
+      `<iq type="set"><vCard xmlns="vcard-temp"><FN>Sara</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>${image.toString('base64')}</BINVAL></PHOTO></vCard></iq>`,
+    );
+    expect(set.attrs.type).toBe('result');
+    const withHash = (jid: string) => (el: Element) =>
+      isAvailableFrom(jid)(el) && el.getChild('x', 'vcard-temp:x:update')?.getChildText('photo') === hash;
+    await tom.inbox.waitFor(withHash(saraA.jid), 5000, 'new avatar hash from the resource that set it');
+    await tom.inbox.waitFor(withHash(saraB.jid), 5000, 'new avatar hash from the resource on another node');
+  });
+
+  it('fans a presence broadcast out with one bus message per node and one directory lookup', async () => {
+    const owner = 'uma';
+    const item = (jid: string) => ({
+      jid,
+      groups: [],
+      subscription: 'both' as const,
+      askOut: false,
+      approved: false,
+    });
+    for (const watcher of WATCHERS) {
+      await cluster.storage.roster.put(owner, item(`${watcher}@localhost`));
+      await cluster.storage.roster.put(watcher, item(`${owner}@localhost`));
+    }
+    // Twelve contacts on node B, three on node C.
+    const watchers = await Promise.all(WATCHERS.map((watcher, i) => login(i < 12 ? b : c, watcher, 'w')));
+    const uma = await login(a, owner, 'broadcaster');
+    for (const watcher of watchers) await watcher.inbox.waitFor(isAvailableFrom(uma.jid));
+
+    const bus = a.strom.xmpp.cluster;
+    const sent: Array<{ node: string; recipients: number }> = [];
+    let lookups = 0;
+    const { send, resources, resourcesMany } = bus;
+    bus.send = (node, envelope) => {
+      if (
+        envelope.type === 'deliver' &&
+        envelope.items.some((item) => item.stanza.attrs.from === uma.jid && item.stanza.name === 'presence')
+      ) {
+        sent.push({ node, recipients: envelope.items.reduce((sum, item) => sum + item.to.length, 0) });
+      }
+      return send.call(bus, node, envelope);
+    };
+    bus.resources = (bare) => {
+      lookups++;
+      return resources.call(bus, bare);
+    };
+    bus.resourcesMany = (bares) => {
+      lookups++;
+      return resourcesMany.call(bus, bares);
+    };
+    try {
+      await uma.send('<presence><status>one broadcast</status></presence>');
+      for (const watcher of watchers) {
+        await watcher.inbox.waitFor(
+          (el) => isAvailableFrom(uma.jid)(el) && el.getChildText('status') === 'one broadcast',
+        );
+      }
+    } finally {
+      bus.send = send;
+      bus.resources = resources;
+      bus.resourcesMany = resourcesMany;
+    }
+    expect(sent.sort((x, y) => x.node.localeCompare(y.node))).toEqual([
+      { node: 'node-b', recipients: 12 },
+      { node: 'node-c', recipients: 3 },
+    ]);
+    // Not one lookup per contact: the directory is asked for all of them at once.
+    expect(lookups).toBeLessThanOrEqual(2);
   });
 });
