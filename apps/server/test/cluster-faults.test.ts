@@ -11,6 +11,7 @@ import {
   type ProcessNode,
   readiness,
   settled,
+  streamErrorOf,
   TEST_REDIS_URL,
   TestCluster,
   waitUntil,
@@ -131,7 +132,7 @@ describe('Redis outage', () => {
     proxy = new TcpProxy(redisTarget(TEST_REDIS_URL));
     await proxy.start();
     cluster = await TestCluster.create('outage', { redisUrl: proxy.url });
-    for (const user of ['carol', 'dave']) await cluster.addUser(user);
+    for (const user of ['carol', 'dave', 'hugo']) await cluster.addUser(user);
     [a, b] = await Promise.all([
       cluster.spawnNode('outage-a', FAST_CLUSTER_ENV),
       cluster.spawnNode('outage-b', FAST_CLUSTER_ENV),
@@ -223,4 +224,34 @@ describe('Redis outage', () => {
     await carol.send('<message to="dave@localhost" type="chat"><body>after the outage</body></message>');
     await dave.inbox.waitFor(isMessageWith('after the outage'));
   }, 90_000);
+
+  it('settles a full JID bound on two nodes during the outage with one conflict once Redis returns', async () => {
+    await proxy.stop();
+    await waitUntil(async () => (await readiness(a)).status === 503, 5000, 'node A degraded');
+    await waitUntil(async () => (await readiness(b)).status === 503, 5000, 'node B degraded');
+    // Each node only sees its own sessions now, so both accept the same full JID.
+    const onA = await online(a, 'hugo', 'twice');
+    const onB = await online(b, 'hugo', 'twice');
+    clients.push(onA, onB);
+    const endings = [onA, onB].map((client, index) =>
+      streamErrorOf(client).then((condition) => ({ index, condition })),
+    );
+    await proxy.start();
+    const first = await Promise.race([
+      ...endings,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000)),
+    ]);
+    expect(first?.condition).toBe('conflict');
+    const survivor = first!.index === 0 ? b : a;
+    await waitUntil(async () => (await readiness(a)).status === 200, 15_000, 'node A ready again');
+    await waitUntil(async () => (await readiness(b)).status === 200, 15_000, 'node B ready again');
+    expect(await cluster.directory('hugo@localhost')).toEqual([
+      { jid: 'hugo@localhost/twice', node: survivor.id },
+    ]);
+    // The session that stayed is the one the directory names, and it is reachable from the other node.
+    const stayed = first!.index === 0 ? onB : onA;
+    const carol = clients.find((client) => bareOf(client.jid) === 'carol@localhost')!;
+    await carol.send('<message to="hugo@localhost/twice" type="chat"><body>which one</body></message>');
+    await stayed.inbox.waitFor(isMessageWith('which one'));
+  }, 60_000);
 });
