@@ -1,9 +1,11 @@
 import type { StromModule } from '@strom/core';
 import { blockingModule } from './blocking.js';
 import { discoModule } from './disco.js';
+import { lastActivityModule } from './last-activity.js';
 import { messageModule } from './message/index.js';
 import { createOfflineModule } from './offline.js';
 import { pingModule } from './ping.js';
+import { presenceModule } from './presence/index.js';
 import { registerModule } from './register.js';
 import { rosterModule, subscriptionModule } from './roster/index.js';
 import { timeModule } from './time.js';
@@ -24,6 +26,7 @@ export {
   presenceTargets,
 } from './blocking.js';
 export { discoModule, NS_DISCO_INFO, NS_DISCO_ITEMS } from './disco.js';
+export { lastActivityModule, lastSeen, NS_LAST_ACTIVITY, secondsBetween } from './last-activity.js';
 export {
   type BareRoute,
   type Candidate,
@@ -43,6 +46,17 @@ export {
   withDelay,
 } from './offline.js';
 export { NS_PING, pingModule } from './ping.js';
+export {
+  acceptsPresenceFrom,
+  MAX_DIRECTED_PRESENCE,
+  mayViewPresence,
+  presenceAudience,
+  presenceBlocked,
+  presenceModule,
+  receivesPresenceFrom,
+  sharesPresenceWith,
+  validatedPriority,
+} from './presence/index.js';
 export {
   NS_REGISTER,
   NS_REGISTER_FEATURE,
@@ -95,6 +109,8 @@ export function defaultModules(options: ModuleOptions = {}): StromModule[] {
     timeModule,
     rosterModule({ maxRosterItems: options.maxRosterItems }),
     subscriptionModule({ maxRosterItems: options.maxRosterItems }),
+    presenceModule,
+    lastActivityModule,
     messageModule,
     createOfflineModule({ quota: options.offlineQuota }),
     blockingModule,

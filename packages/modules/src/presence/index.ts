@@ -1,0 +1,8 @@
+export { acceptsPresenceFrom, mayViewPresence, presenceBlocked } from './access.js';
+export { MAX_DIRECTED_PRESENCE, presenceModule } from './module.js';
+export {
+  presenceAudience,
+  receivesPresenceFrom,
+  sharesPresenceWith,
+  validatedPriority,
+} from './rules.js';
