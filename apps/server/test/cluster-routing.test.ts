@@ -10,6 +10,7 @@ import {
   isUnavailableFrom,
   online,
   settled,
+  sleep,
   streamErrorOf,
   TestCluster,
   waitUntil,
@@ -190,7 +191,9 @@ describe('routing across three nodes', () => {
   });
 
   it('replaces a session with conflict when its full JID binds on another node', async () => {
+    const leo = await login(c, 'leo', 'desk');
     const first = await login(a, 'kate', 'same');
+    await befriend(first, leo);
     const kicked = streamErrorOf(first);
     const second = await login(b, 'kate', 'same');
     expect(await kicked).toBe('conflict');
@@ -200,8 +203,14 @@ describe('routing across three nodes', () => {
     expect(await cluster.directory('kate@localhost')).toEqual([
       { jid: 'kate@localhost/same', node: 'node-b' },
     ]);
+    // Nor may it tell contacts that the address went offline: the new session holds it.
+    await settled(second);
+    await sleep(300);
+    const lastSeen = leo.inbox.all
+      .filter((el) => el.name === 'presence' && el.attrs.from === second.jid)
+      .at(-1);
+    expect(lastSeen?.attrs.type).not.toBe('unavailable');
 
-    const leo = await login(c, 'leo', 'desk');
     await leo.send('<message to="kate@localhost/same" type="chat"><body>who is there</body></message>');
     await second.inbox.waitFor(isMessageWith('who is there'));
   });
