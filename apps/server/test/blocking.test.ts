@@ -9,43 +9,18 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { accountFactory, condition, errorFor, messageWith, online, POLL } from './message-helpers.js';
 
 const NS_BLOCKING = 'urn:xmpp:blocking';
 const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
-const POLL = { timeout: 10_000, interval: 50 };
 
-async function online(
-  server: TestServer,
-  username: string,
-  resource: string,
-  priority = 0,
-): Promise<TestClient> {
-  const client = await connectClient(server, { username, resource });
-  await client.send(`<presence><priority>${priority}</priority></presence>`);
-  await client.inbox.waitFor(
-    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
-    5000,
-    `own presence of ${client.jid}`,
-  );
-  return client;
-}
-
-const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
-const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
-const condition = (s: Element) => s.getChild('error')?.elements()[0];
 const pushOf = (name: 'block' | 'unblock') => (s: Element) =>
   s.name === 'iq' && s.attrs.type === 'set' && s.getChild(name, NS_BLOCKING) !== undefined;
 const itemJids = (el: Element | undefined) => (el?.getChildren('item') ?? []).map((item) => item.attrs.jid);
 
 describe.concurrent.each(STORAGE_KINDS)('blocking (%s)', (storage) => {
   let server: TestServer;
-  let counter = 0;
-  const accounts = async (...names: string[]): Promise<string[]> => {
-    const suffix = ++counter;
-    const usernames = names.map((name) => `${name}${suffix}`);
-    for (const username of usernames) await server.addUser(username);
-    return usernames;
-  };
+  const accounts = accountFactory((username) => server.addUser(username));
   const clients: TestClient[] = [];
   const track = <T extends TestClient>(client: T): T => {
     clients.push(client);

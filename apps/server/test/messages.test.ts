@@ -1,47 +1,24 @@
-import type { Element } from '@strom/xml';
+import { createCluster, InProcessHub } from '@strom/cluster';
+import { XmppServer } from '@strom/core';
+import { defaultModules } from '@strom/modules';
+import { createTestStorage, type Storage } from '@strom/storage';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { STORAGE_KINDS, startTestServer, type TestClient, type TestServer } from './harness.js';
 import {
-  connectClient,
-  STORAGE_KINDS,
-  startTestServer,
-  type TestClient,
-  type TestServer,
-} from './harness.js';
+  accountFactory,
+  condition,
+  errorFor,
+  messageWith,
+  online,
+  PipeClient,
+  POLL,
+} from './message-helpers.js';
 
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
-/** A logged-in client that has sent available presence (with `priority`) and seen it come back. */
-async function online(
-  server: TestServer,
-  username: string,
-  resource: string,
-  priority = 0,
-): Promise<TestClient> {
-  const client = await connectClient(server, { username, resource });
-  await client.send(`<presence><priority>${priority}</priority></presence>`);
-  await client.inbox.waitFor(
-    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
-    5000,
-    `own presence of ${client.jid}`,
-  );
-  return client;
-}
-
-const POLL = { timeout: 10_000, interval: 50 };
-const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
-const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
-const condition = (s: Element) => s.getChild('error')?.elements()[0];
-
 describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
   let server: TestServer;
-  let counter = 0;
-  /** Fresh accounts for each test, so tests never see each other's messages. */
-  const accounts = async (...names: string[]): Promise<string[]> => {
-    const suffix = ++counter;
-    const usernames = names.map((name) => `${name}${suffix}`);
-    for (const username of usernames) await server.addUser(username);
-    return usernames;
-  };
+  const accounts = accountFactory((username) => server.addUser(username));
   const clients: TestClient[] = [];
   const track = (...list: TestClient[]) => {
     clients.push(...list);
@@ -217,5 +194,82 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
     expect(got.attrs.id).toBe('m1');
     expect(got.getChildText('thread')).toBe('t1');
     expect(got.getChild('active', 'http://jabber.org/protocol/chatstates')).toBeDefined();
+  });
+});
+
+describe.each(STORAGE_KINDS)('message delivery across nodes (%s)', (storage) => {
+  let a: XmppServer;
+  let b: XmppServer;
+  let shared: Storage;
+  const accounts = accountFactory((username) => a.createAccount(username, 'secret'));
+
+  beforeAll(async () => {
+    shared = await createTestStorage(storage);
+    const hub = new InProcessHub();
+    const node = (nodeId: string) =>
+      new XmppServer({
+        domain: 'localhost',
+        storage: shared,
+        cluster: createCluster({ hub, nodeId }),
+        modules: defaultModules(),
+      });
+    a = node('node-a');
+    b = node('node-b');
+    await a.start();
+    await b.start();
+  });
+  afterAll(async () => {
+    await a.stop();
+    await b.stop();
+    await shared.close();
+  });
+
+  /** A directory entry for a resource on a node that died and is not yet cleaned up. */
+  const ghost = (jid: string, priority: number) =>
+    a.cluster.register({ jid, node: 'node-gone', priority, available: true, interested: false });
+
+  it('reaches a resource on another node and back', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const onA = await PipeClient.online(a, alice!, 'desk');
+    const onB = await PipeClient.online(b, bob!, 'phone');
+    onA.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>across</body></message>`,
+    );
+    const got = await onB.nextStanza('across');
+    expect(got.attrs.from).toBe(onA.jid);
+    onB.stanza(
+      `<message xmlns="jabber:client" to="${alice}@localhost" type="chat"><body>and back</body></message>`,
+    );
+    expect((await onA.nextStanza('and back')).attrs.from).toBe(onB.jid);
+  });
+
+  it('re-routes once to the next resource when the chosen ones sit on a dead node', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const sender = await PipeClient.online(a, alice!, 'desk');
+    const phone = await PipeClient.online(b, bob!, 'phone', 1);
+    await ghost(`${bob}@localhost/gone-1`, 10);
+    await ghost(`${bob}@localhost/gone-2`, 10);
+    sender.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>survivor</body></message>`,
+    );
+    await phone.next('survivor');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(phone.count('survivor')).toBe(0);
+    expect(sender.count('type="error"')).toBe(0);
+    expect(await shared.offline.count(bob!)).toBe(0);
+  });
+
+  it('stores the message once when its only resources sit on a dead node', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const sender = await PipeClient.online(a, alice!, 'desk');
+    await ghost(`${bob}@localhost/gone-1`, 5);
+    await ghost(`${bob}@localhost/gone-2`, 5);
+    sender.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>later</body></message>`,
+    );
+    await expect.poll(() => shared.offline.count(bob!), POLL).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await shared.offline.count(bob!)).toBe(1);
+    expect(sender.count('type="error"')).toBe(0);
   });
 });

@@ -1,8 +1,7 @@
 import { createCluster } from '@strom/cluster';
-import { type Transport, XmppServer } from '@strom/core';
+import { XmppServer } from '@strom/core';
 import { defaultModules } from '@strom/modules';
 import { createTestStorage } from '@strom/storage';
-import { type Element, parseFrame } from '@strom/xml';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   connectClient,
@@ -11,39 +10,21 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import {
+  accountFactory,
+  condition,
+  errorFor,
+  messageWith,
+  online,
+  PipeClient,
+  POLL,
+} from './message-helpers.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 
-async function online(
-  server: TestServer,
-  username: string,
-  resource: string,
-  priority = 0,
-): Promise<TestClient> {
-  const client = await connectClient(server, { username, resource });
-  await client.send(`<presence><priority>${priority}</priority></presence>`);
-  await client.inbox.waitFor(
-    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
-    5000,
-    `own presence of ${client.jid}`,
-  );
-  return client;
-}
-
-const POLL = { timeout: 10_000, interval: 50 };
-const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
-const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
-const condition = (s: Element) => s.getChild('error')?.elements()[0];
-
 describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
   let server: TestServer;
-  let counter = 0;
-  const accounts = async (...names: string[]): Promise<string[]> => {
-    const suffix = ++counter;
-    const usernames = names.map((name) => `${name}${suffix}`);
-    for (const username of usernames) await server.addUser(username);
-    return usernames;
-  };
+  const accounts = accountFactory((username) => server.addUser(username));
   const clients: TestClient[] = [];
   const track = <T extends TestClient>(client: T): T => {
     clients.push(client);
@@ -207,64 +188,6 @@ describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
     expect(features).toContain('msgoffline');
   });
 });
-
-/** A client on an in-memory transport, for a server built with module options the app does not expose. */
-class PipeClient implements Transport {
-  readonly secure = true;
-  readonly remoteAddress = undefined;
-  private readonly frames: string[] = [];
-  private wake: (() => void) | undefined;
-  jid = '';
-
-  static async online(xmpp: XmppServer, username: string, resource: string): Promise<PipeClient> {
-    const client = new PipeClient();
-    const session = xmpp.openStream(client);
-    const open = '<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>';
-    session.receive(open);
-    await client.next('<mechanism>');
-    const plain = Buffer.from(`\0${username}\0secret`).toString('base64');
-    session.receive(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${plain}</auth>`);
-    await client.next('<success');
-    session.receive(open);
-    await client.next('<bind');
-    session.receive(
-      `<iq xmlns="jabber:client" type="set" id="bind"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
-    );
-    client.jid = /<jid>([^<]+)<\/jid>/.exec(await client.next('id="bind"'))![1]!;
-    session.receive('<presence xmlns="jabber:client"/>');
-    await client.next((f) => f.startsWith('<presence') && f.includes(`from="${client.jid}"`));
-    client.stanza = (xml) => session.receive(xml);
-    return client;
-  }
-
-  stanza: (xml: string) => void = () => {};
-
-  send(frame: string): void {
-    this.frames.push(frame);
-    this.wake?.();
-  }
-
-  close(): void {}
-
-  /** The next frame containing `needle` (or matching it). */
-  async next(needle: string | ((frame: string) => boolean), timeoutMs = 5000): Promise<string> {
-    const match = typeof needle === 'string' ? (f: string) => f.includes(needle) : needle;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.frames.findIndex(match);
-      if (index !== -1) return this.frames.splice(index, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(needle)}`);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 50);
-      });
-    }
-  }
-
-  async nextStanza(needle: string): Promise<Element> {
-    return parseFrame(await this.next(needle));
-  }
-}
 
 describe.each(STORAGE_KINDS)('offline message quota (%s)', (storage) => {
   const QUOTA = 3;

@@ -1,0 +1,115 @@
+import type { Transport, XmppServer } from '@strom/core';
+import { type Element, parseFrame } from '@strom/xml';
+import { connectClient, type TestClient, type TestServer } from './harness.js';
+
+/** For `expect.poll` on storage: the server works asynchronously after a client write. */
+export const POLL = { timeout: 10_000, interval: 50 };
+
+export const messageWith = (body: string) => (s: Element) =>
+  s.name === 'message' && s.getChildText('body') === body;
+export const errorFor = (body: string) => (s: Element) => messageWith(body)(s) && s.attrs.type === 'error';
+/** The defined condition element of an error stanza. */
+export const condition = (s: Element) => s.getChild('error')?.elements()[0];
+
+/** A logged-in client that has sent available presence (with `priority`) and seen it come back. */
+export async function online(
+  server: TestServer,
+  username: string,
+  resource: string,
+  priority = 0,
+): Promise<TestClient> {
+  const client = await connectClient(server, { username, resource });
+  await client.send(`<presence><priority>${priority}</priority></presence>`);
+  await client.inbox.waitFor(
+    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
+    15_000,
+    `own presence of ${client.jid}`,
+  );
+  return client;
+}
+
+/** Fresh accounts for each test (a counter suffix), so concurrent tests never see each other's traffic. */
+export function accountFactory(create: (username: string) => Promise<unknown>) {
+  let counter = 0;
+  return async (...names: string[]): Promise<string[]> => {
+    const suffix = ++counter;
+    const usernames = names.map((name) => `${name}${suffix}`);
+    for (const username of usernames) await create(username);
+    return usernames;
+  };
+}
+
+/**
+ * A client on an in-memory transport, for servers the tests build themselves (module options the
+ * app does not expose, several nodes on one in-process hub). Logs in with PLAIN, password "secret".
+ */
+export class PipeClient implements Transport {
+  readonly secure = true;
+  readonly remoteAddress = undefined;
+  private readonly frames: string[] = [];
+  private wake: (() => void) | undefined;
+  private receive: (frame: string) => void = () => {};
+  jid = '';
+
+  static async online(
+    xmpp: XmppServer,
+    username: string,
+    resource: string,
+    priority = 0,
+  ): Promise<PipeClient> {
+    const client = new PipeClient();
+    const session = xmpp.openStream(client);
+    client.receive = (frame) => session.receive(frame);
+    const open = '<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>';
+    client.receive(open);
+    await client.next('<mechanism>');
+    const plain = Buffer.from(`\0${username}\0secret`).toString('base64');
+    client.receive(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${plain}</auth>`);
+    await client.next('<success');
+    client.receive(open);
+    await client.next('<bind');
+    client.receive(
+      `<iq xmlns="jabber:client" type="set" id="bind"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"><resource>${resource}</resource></bind></iq>`,
+    );
+    client.jid = /<jid>([^<]+)<\/jid>/.exec(await client.next('id="bind"'))![1]!;
+    client.receive(`<presence xmlns="jabber:client"><priority>${priority}</priority></presence>`);
+    await client.next((f) => f.startsWith('<presence') && f.includes(`from="${client.jid}"`));
+    return client;
+  }
+
+  /** Sends a stanza (or any frame) from the client. */
+  stanza(xml: string): void {
+    this.receive(xml);
+  }
+
+  send(frame: string): void {
+    this.frames.push(frame);
+    this.wake?.();
+  }
+
+  close(): void {}
+
+  /** Removes and returns the next frame containing `needle` (or matching it). */
+  async next(needle: string | ((frame: string) => boolean), timeoutMs = 5000): Promise<string> {
+    const match = typeof needle === 'string' ? (f: string) => f.includes(needle) : needle;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex(match);
+      if (index !== -1) return this.frames.splice(index, 1)[0]!;
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${String(needle)}`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  async nextStanza(needle: string): Promise<Element> {
+    return parseFrame(await this.next(needle));
+  }
+
+  /** How many frames not yet taken contain `needle`. */
+  count(needle: string): number {
+    return this.frames.filter((f) => f.includes(needle)).length;
+  }
+}
