@@ -71,6 +71,8 @@ describe('routing across three nodes', () => {
       'sara',
       'tom',
       'uma',
+      'vera',
+      'walt',
       ...WATCHERS,
     ]) {
       await cluster.addUser(user);
@@ -386,5 +388,32 @@ describe('routing across three nodes', () => {
     ]);
     // Not one lookup per contact: the directory is asked for all of them at once.
     expect(lookups).toBeLessThanOrEqual(2);
+  });
+
+  it('deleting an account on one node logs it out on another and tells its contacts on a third', async () => {
+    const vera = await login(b, 'vera', 'phone');
+    const walt = await login(c, 'walt', 'desk');
+    await befriend(vera, walt);
+    const ended = streamErrorOf(vera);
+
+    await a.strom.xmpp.deleteAccount('vera');
+    expect(await ended).toBe('not-authorized');
+    await walt.inbox.waitFor(
+      isUnavailableFrom(vera.jid),
+      5000,
+      'unavailable presence of the deleted account',
+    );
+    await walt.inbox.waitFor(
+      (el) =>
+        el.name === 'presence' && el.attrs.type === 'unsubscribed' && el.attrs.from === 'vera@localhost',
+      5000,
+      'unsubscribed from the deleted account',
+    );
+    await waitUntil(
+      async () => (await cluster.directory('vera@localhost')).length === 0,
+      5000,
+      'directory empty',
+    );
+    expect(await cluster.storage.accounts.exists('vera')).toBe(false);
   });
 });
