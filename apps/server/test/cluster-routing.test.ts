@@ -73,6 +73,9 @@ describe('routing across three nodes', () => {
       'uma',
       'vera',
       'walt',
+      'xena',
+      'yuri',
+      'zack',
       ...WATCHERS,
     ]) {
       await cluster.addUser(user);
@@ -310,6 +313,30 @@ describe('routing across three nodes', () => {
     );
     await quinn.send('<message to="rose@localhost" type="chat"><body>after the unblock</body></message>');
     await rose.inbox.waitFor(isMessageWith('after the unblock'));
+  });
+
+  it('keeps a blocked user out even when they log in later on a node that had the blocklist cached', async () => {
+    const xena = await login(b, 'xena', 'home');
+    const yuri = await login(c, 'yuri', 'desk');
+    // Node C looks at xena's blocklist (still empty) while routing yuri's message to her.
+    await yuri.send('<message to="xena@localhost" type="chat"><body>hello xena</body></message>');
+    await xena.inbox.waitFor(isMessageWith('hello xena'));
+
+    // zack has no session anywhere when xena blocks him.
+    const blocked = await xena.iq(
+      '<iq type="set"><block xmlns="urn:xmpp:blocking"><item jid="zack@localhost"/></block></iq>',
+    );
+    expect(blocked.attrs.type).toBe('result');
+
+    const zack = await login(c, 'zack', 'late');
+    await zack.send('<message to="xena@localhost" type="chat" id="late-1"><body>let me in</body></message>');
+    const bounced = await zack.inbox.waitFor(
+      (el) => el.name === 'message' && el.attrs.type === 'error' && el.attrs.id === 'late-1',
+      5000,
+      'bounce of a message to the user who blocked the sender',
+    );
+    expect(bounced.getChild('error')?.getChild('service-unavailable')).toBeDefined();
+    expect(await xena.inbox.nothing(isMessageWith('let me in'))).toBe(true);
   });
 
   it('announces a new avatar hash from every resource of the user, on every node', async () => {
