@@ -5,7 +5,7 @@ import { defaultModules } from '@strom/modules';
 import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
-import type { Config } from './config.js';
+import { type Config, moduleOptions } from './config.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { web } from './web/index.js';
@@ -57,7 +57,7 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     cluster,
     log: log.child({ component: 'xmpp' }),
     limits: { maxStanzaBytes: config.maxStanzaBytes },
-    modules: defaultModules({ registration: config.registration }),
+    modules: defaultModules(moduleOptions(config)),
   });
   try {
     await xmpp.start();

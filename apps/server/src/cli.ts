@@ -6,7 +6,7 @@ import { defaultModules } from '@strom/modules';
 import { migrate, openStorage } from '@strom/storage';
 import { type AdminReply, type AdminRequest, handleAdminRequest, sendAdminRequest } from './admin.js';
 import { startStrom } from './app.js';
-import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.js';
+import { type Config, ConfigError, loadConfig, loadDotEnv, moduleOptions } from './config.js';
 import { createLogger } from './logger.js';
 
 const USAGE = `Usage: strom <command>
@@ -107,7 +107,7 @@ async function runDirectly(config: Config, request: AdminRequest): Promise<Admin
     storage,
     cluster,
     log,
-    modules: defaultModules({ registration: config.registration }),
+    modules: defaultModules(moduleOptions(config)),
   });
   try {
     await xmpp.start();

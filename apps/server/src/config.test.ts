@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, moduleOptions } from './config.js';
 
 describe('configuration', () => {
   it('has defaults a newcomer can run with', () => {
@@ -28,6 +28,17 @@ describe('configuration', () => {
       TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16',
       REGISTRATION: 'closed',
       LOG_LEVEL: 'warn',
+      MAX_ROSTER_ITEMS: '50',
+      OFFLINE_QUOTA: '20',
+      MAX_VCARD_SIZE: '4096',
+      HIDE_VERSION: 'yes',
+    });
+    expect(moduleOptions(config)).toEqual({
+      registration: 'closed',
+      maxRosterItems: 50,
+      offlineQuota: 20,
+      maxVCardBytes: 4096,
+      hideVersion: true,
     });
     expect(config.domain).toBe('chat.example.org');
     expect(config.port).toBe(443);

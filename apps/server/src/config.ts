@@ -1,3 +1,4 @@
+import type { ModuleOptions } from '@strom/modules';
 import path from 'node:path';
 
 /** Every setting Strom reads, with its environment variable; `.env.example` documents the same list. */
@@ -22,6 +23,10 @@ export interface Config {
   trustedProxies: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   registration: 'open' | 'closed';
+  maxRosterItems: number;
+  offlineQuota: number;
+  maxVCardBytes: number;
+  hideVersion: boolean;
   maxStanzaBytes: number;
   pingIntervalMs: number;
   deadPeerTimeoutMs: number;
@@ -147,6 +152,10 @@ export function loadConfig(env: Env = process.env): Config {
     trustedProxies,
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     registration: oneOf('REGISTRATION', ['open', 'closed'] as const, 'open'),
+    maxRosterItems: int('MAX_ROSTER_ITEMS', 1000, 1, 100_000),
+    offlineQuota: int('OFFLINE_QUOTA', 1000, 0, 1_000_000),
+    maxVCardBytes: int('MAX_VCARD_SIZE', 65_536, 1024, 8 * 1024 * 1024),
+    hideVersion: bool('HIDE_VERSION', false),
     maxStanzaBytes: int('MAX_STANZA_SIZE', 262_144, 1024, 16 * 1024 * 1024),
     pingIntervalMs,
     deadPeerTimeoutMs: int('DEAD_PEER_TIMEOUT', 30, 1, 3600) * 1000,
@@ -178,4 +187,15 @@ export async function loadDotEnv(file: string, env: Env = process.env): Promise<
     const value = rawValue!.replace(/^(['"])(.*)\1$/, '$2');
     if (env[key!] === undefined) env[key!] = value;
   }
+}
+
+/** The module settings a configuration implies; the server and the CLI load the same modules. */
+export function moduleOptions(config: Config): ModuleOptions {
+  return {
+    registration: config.registration,
+    maxRosterItems: config.maxRosterItems,
+    offlineQuota: config.offlineQuota,
+    maxVCardBytes: config.maxVCardBytes,
+    hideVersion: config.hideVersion,
+  };
 }
