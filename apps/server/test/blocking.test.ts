@@ -1,5 +1,8 @@
+import { createCluster, InProcessHub } from '@strom/cluster';
+import { XmppServer } from '@strom/core';
 import { JID } from '@strom/jid';
-import { itemCovers, matchesBlocklist, presenceTargets } from '@strom/modules';
+import { defaultModules, itemCovers, matchesBlocklist, presenceTargets } from '@strom/modules';
+import { createTestStorage, type Storage } from '@strom/storage';
 import type { Element } from '@strom/xml';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
@@ -9,7 +12,15 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
-import { accountFactory, condition, errorFor, messageWith, online, POLL } from './message-helpers.js';
+import {
+  accountFactory,
+  condition,
+  errorFor,
+  messageWith,
+  online,
+  PipeClient,
+  POLL,
+} from './message-helpers.js';
 
 const NS_BLOCKING = 'urn:xmpp:blocking';
 const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -224,6 +235,16 @@ describe.concurrent.each(STORAGE_KINDS)('blocking (%s)', (storage) => {
     await b.inbox.waitFor(messageWith('friends again'));
   });
 
+  it('keeps presence apart when the blocked contact logs in later', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    await befriend(alice!, bob!);
+    const b = track(await online(server, bob!, 'phone'));
+    await block(b, `${alice}@localhost`);
+    const a = track(await online(server, alice!, 'desk'));
+    expect(await a.inbox.nothing((s) => s.name === 'presence' && s.attrs.from === b.jid)).toBe(true);
+    expect(await b.inbox.nothing((s) => s.name === 'presence' && s.attrs.from === a.jid)).toBe(true);
+  });
+
   it('matches a single resource or a whole domain', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
     const evil = track(await online(server, alice!, 'evil'));
@@ -330,5 +351,62 @@ describe('blocklist matching (XEP-0191 §5)', () => {
       'romeo@montague.lit/orchard',
     ]);
     expect(presenceTargets([jid('tybalt@capulet.lit')], contacts)).toEqual([]);
+  });
+});
+
+describe.each(STORAGE_KINDS)('blocking across nodes (%s)', (storage) => {
+  let a: XmppServer;
+  let b: XmppServer;
+  let shared: Storage;
+  const accounts = accountFactory((username) => a.createAccount(username, 'secret'));
+
+  beforeAll(async () => {
+    shared = await createTestStorage(storage);
+    const hub = new InProcessHub();
+    const node = (nodeId: string) =>
+      new XmppServer({
+        domain: 'localhost',
+        storage: shared,
+        cluster: createCluster({ hub, nodeId }),
+        modules: defaultModules(),
+      });
+    a = node('node-a');
+    b = node('node-b');
+    await a.start();
+    await b.start();
+  });
+  afterAll(async () => {
+    await a.stop();
+    await b.stop();
+    await shared.close();
+  });
+
+  it('takes effect at once on the node of the blocked sender, and so does unblocking', async ({ expect }) => {
+    const [alice, bob] = await accounts('alice', 'bob');
+    const sender = await PipeClient.online(a, alice!, 'desk');
+    const user = await PipeClient.online(b, bob!, 'phone');
+    const say = (body: string) =>
+      sender.stanza(
+        `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>${body}</body></message>`,
+      );
+
+    // Node A now holds bob's (empty) blocklist in its cache.
+    say('before');
+    await user.next('before');
+
+    user.stanza(
+      `<iq xmlns="jabber:client" type="set" id="b1"><block xmlns="${NS_BLOCKING}"><item jid="${alice}@localhost"/></block></iq>`,
+    );
+    await user.next('id="b1"');
+    say('while blocked');
+    const error = await sender.nextStanza('while blocked');
+    expect(error.attrs.type).toBe('error');
+    expect(condition(error)?.name).toBe('service-unavailable');
+    expect(user.count('while blocked')).toBe(0);
+
+    user.stanza(`<iq xmlns="jabber:client" type="set" id="u1"><unblock xmlns="${NS_BLOCKING}"/></iq>`);
+    await user.next('id="u1"');
+    say('after');
+    await user.next('after');
   });
 });

@@ -162,7 +162,7 @@ export const blockingModule = defineModule({
       // XEP-0191 §3.3: contacts who could see the user's presence see them go offline, before the block hides them.
       await sendPresence(event, added, 'unavailable');
       await guardStorage(server, () => server.storage.blocklist.add(owner, added));
-      await changed(event, xml('block', { xmlns: NS_BLOCKING }, itemsOf(jids)));
+      await changed(event, xml('block', { xmlns: NS_BLOCKING }, itemsOf(jids)), added);
     });
 
     ctx.iq('set', 'self', NS_BLOCKING, 'unblock', async (event) => {
@@ -178,23 +178,35 @@ export const blockingModule = defineModule({
         const requested = new Set(jids);
         removed = before.filter((jid) => requested.has(jid));
       }
-      await changed(event, xml('unblock', { xmlns: NS_BLOCKING }, itemsOf(jids)));
+      await changed(event, xml('unblock', { xmlns: NS_BLOCKING }, itemsOf(jids)), removed);
       // XEP-0191 §3.4: contacts allowed to see the user's presence get it again.
       await sendPresence(event, removed, 'current');
     });
 
-    /** Invalidates every cached copy we can reach and pushes the change to the user's resources. */
-    const changed = async (event: IqEvent, payload: Element): Promise<void> => {
+    /**
+     * Invalidates the cached copies that matter and pushes the change to the user's resources. The
+     * user's own stanzas are checked on the nodes of their resources, those of an affected JID on
+     * the nodes of its resources; any other node's copy expires within the TTL.
+     */
+    const changed = async (event: IqEvent, payload: Element, affected: string[]): Promise<void> => {
       const owner = event.from.bare();
       cache.invalidate(owner.local);
-      const entries = await server.resources(owner);
-      const otherNodes = new Set(entries.map((e) => e.node).filter((node) => node !== server.cluster.nodeId));
+      const accounts = new Set([owner.bareString]);
+      for (const jid of affected) {
+        const parsed = JID.parse(jid);
+        if (parsed.local !== '' && server.hosts(parsed.domain)) accounts.add(parsed.bareString);
+      }
+      const directory = await server.resourcesMany([...accounts]);
+      const nodes = new Set<string>();
+      for (const list of directory.values()) for (const entry of list) nodes.add(entry.node);
+      nodes.delete(server.cluster.nodeId);
       await Promise.all(
-        [...otherNodes].map((node) =>
+        [...nodes].map((node) =>
           server.cluster.send(node, { type: 'custom', name: CHANGED_MESSAGE, data: { owner: owner.local } }),
         ),
       );
-      const targets = entries.filter((entry) => entry.interested || requestedBlocklist(server, entry));
+      const own = directory.get(owner.bareString) ?? [];
+      const targets = own.filter((entry) => entry.interested || requestedBlocklist(server, entry));
       await server.deliverMany(targets.map((entry) => ({ stanza: push(entry, payload), entries: [entry] })));
     };
 
