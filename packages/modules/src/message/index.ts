@@ -1,4 +1,4 @@
-import { defineModule, StanzaError, type StanzaEvent, type XmppServer } from '@strom/core';
+import { defineModule, StanzaError, type StanzaEvent } from '@strom/core';
 import type { Element } from '@strom/xml';
 import { routeBareMessage } from './delivery.js';
 
@@ -10,8 +10,6 @@ export { type BareRoute, type Candidate, routeBareMessage } from './delivery.js'
  * (RFC 6121 §8.5.2.2.1).
  */
 export const OFFLINE_MESSAGE_HOOK = 'message/offline';
-
-type DirectoryEntry = Awaited<ReturnType<XmppServer['resources']>>[number];
 
 /** Where a bare-JID message went, kept while the cluster bus might still report a node gone. */
 interface FanOut {
@@ -68,7 +66,7 @@ async function deliverToBare(event: StanzaEvent, fanOuts: WeakMap<Element, FanOu
     case 'deliver':
       if (route.to.some((entry) => entry.node !== server.cluster.nodeId)) {
         fanOuts.set(stanza, {
-          targets: new Set(route.to.map((entry: DirectoryEntry) => entry.jid)),
+          targets: new Set(route.to.map((entry) => entry.jid)),
           failed: failed ?? new Set(),
         });
       }
