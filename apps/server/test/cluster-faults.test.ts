@@ -52,13 +52,16 @@ describe('node failures', () => {
     a.kill('SIGKILL');
     expect(await a.exited).toBeNull();
 
-    // Until the node is declared dead the directory still points at it: these must not vanish.
+    // Until the node is declared dead the directory still points at it: nothing sent there may vanish.
     await bob.send(
       `<message to="${alice.jid}" type="chat" id="gap-1"><body>into the gap, full</body></message>`,
     );
     await bob.send(
       '<message to="alice@localhost" type="chat" id="gap-2"><body>into the gap, bare</body></message>',
     );
+    const iq = await bob.iq(`<iq type="get" to="${alice.jid}"><query xmlns="urn:example:gap"/></iq>`);
+    expect(iq.attrs.type).toBe('error');
+    expect(iq.getChild('error')?.getChild('service-unavailable')).toBeDefined();
     await settled(bob);
 
     await bob.inbox.waitFor(
