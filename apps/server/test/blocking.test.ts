@@ -409,4 +409,56 @@ describe.each(STORAGE_KINDS)('blocking across nodes (%s)', (storage) => {
     say('after');
     await user.next('after');
   });
+
+  it('keeps out a blocked user who logs in later on a node that had the list cached', async ({ expect }) => {
+    const [alice, bob, carol] = await accounts('alice', 'bob', 'carol');
+    const sender = await PipeClient.online(a, alice!, 'desk');
+    const user = await PipeClient.online(b, bob!, 'phone');
+    // Node A caches bob's (empty) blocklist while routing alice's message.
+    sender.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>warm</body></message>`,
+    );
+    await user.next('warm');
+    // carol has no session anywhere when bob blocks her, so no node is told about her.
+    user.stanza(
+      `<iq xmlns="jabber:client" type="set" id="b2"><block xmlns="${NS_BLOCKING}"><item jid="${carol}@localhost"/></block></iq>`,
+    );
+    await user.next('id="b2"');
+
+    const late = await PipeClient.online(a, carol!, 'late');
+    late.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>let me in</body></message>`,
+    );
+    expect(condition(await late.nextStanza('let me in'))?.name).toBe('service-unavailable');
+    expect(user.count('let me in')).toBe(0);
+    // Everyone else on node A still gets through.
+    sender.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>still fine</body></message>`,
+    );
+    await user.next('still fine');
+  });
+
+  it("applies the user's own block on a node they log in to later", async ({ expect }) => {
+    const [alice, bob, carol] = await accounts('alice', 'bob', 'carol');
+    const warmer = await PipeClient.online(a, carol!, 'desk');
+    const phone = await PipeClient.online(b, bob!, 'phone');
+    // Node A caches bob's (empty) blocklist while routing carol's message.
+    warmer.stanza(
+      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>warm</body></message>`,
+    );
+    await phone.next('warm');
+    // alice is offline: only node B hears of the block.
+    phone.stanza(
+      `<iq xmlns="jabber:client" type="set" id="b3"><block xmlns="${NS_BLOCKING}"><item jid="${alice}@localhost"/></block></iq>`,
+    );
+    await phone.next('id="b3"');
+
+    const laptop = await PipeClient.online(a, bob!, 'laptop');
+    laptop.stanza(
+      `<message xmlns="jabber:client" to="${alice}@localhost" type="chat"><body>blocked one</body></message>`,
+    );
+    const error = await laptop.nextStanza('blocked one');
+    expect(condition(error)?.name).toBe('not-acceptable');
+    expect(await shared.offline.count(alice!)).toBe(0);
+  });
 });

@@ -1,7 +1,3 @@
-import { createCluster } from '@strom/cluster';
-import { XmppServer } from '@strom/core';
-import { defaultModules } from '@strom/modules';
-import { createTestStorage } from '@strom/storage';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   connectClient,
@@ -10,15 +6,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
-import {
-  accountFactory,
-  condition,
-  errorFor,
-  messageWith,
-  online,
-  PipeClient,
-  POLL,
-} from './message-helpers.js';
+import { accountFactory, condition, errorFor, messageWith, online, POLL } from './message-helpers.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 
@@ -190,48 +178,64 @@ describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
 });
 
 describe.each(STORAGE_KINDS)('offline message quota (%s)', (storage) => {
-  const QUOTA = 3;
-  let xmpp: XmppServer;
+  let server: TestServer;
+  let disabled: TestServer;
+  const clients: TestClient[] = [];
 
   beforeAll(async () => {
-    xmpp = new XmppServer({
-      domain: 'localhost',
-      storage: await createTestStorage(storage),
-      cluster: createCluster(),
-      modules: defaultModules({ offlineQuota: QUOTA }),
-    });
-    await xmpp.start();
-    await xmpp.createAccount('alice', 'secret');
-    await xmpp.createAccount('bob', 'secret');
+    server = await startTestServer({ storage, env: { OFFLINE_QUOTA: '3' } });
+    disabled = await startTestServer({ storage, env: { OFFLINE_QUOTA: '0' } });
+    for (const s of [server, disabled]) {
+      await s.addUser('alice');
+      await s.addUser('bob');
+    }
   });
   afterAll(async () => {
-    await xmpp.stop();
-    await xmpp.storage.close();
+    await Promise.all(clients.map((c) => c.stop()));
+    await server.stop();
+    await disabled.stop();
   });
 
-  it('answers resource-constraint beyond the quota and never loses a message silently', async ({
+  it('answers resource-constraint beyond OFFLINE_QUOTA and never loses a message silently', async ({
     expect,
   }) => {
-    const alice = await PipeClient.online(xmpp, 'alice', 'desk');
-    for (let i = 0; i < QUOTA; i++) {
-      alice.stanza(
-        `<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>fits ${i}</body></message>`,
-      );
+    const alice = await online(server, 'alice', 'desk');
+    clients.push(alice);
+    for (let i = 0; i < 3; i++) {
+      await alice.send(`<message to="bob@localhost" type="chat"><body>fits ${i}</body></message>`);
     }
-    await expect.poll(() => xmpp.storage.offline.count('bob'), POLL).toBe(QUOTA);
-    alice.stanza(
-      `<message xmlns="jabber:client" to="bob@localhost" type="chat"><body>one too many</body></message>`,
-    );
-    const error = await alice.nextStanza('one too many');
-    expect(error.attrs.type).toBe('error');
+    await expect.poll(() => server.strom.storage.offline.count('bob'), POLL).toBe(3);
+    await alice.send('<message to="bob@localhost" type="chat"><body>one too many</body></message>');
+    const error = await alice.inbox.waitFor(errorFor('one too many'));
     expect(condition(error)?.name).toBe('resource-constraint');
     expect(error.getChild('error')?.attrs.type).toBe('wait');
     expect(error.getChild('error')?.getChildText('text')).toMatch(/too many messages/);
-    expect(await xmpp.storage.offline.count('bob')).toBe(QUOTA);
+    expect(await server.strom.storage.offline.count('bob')).toBe(3);
+    expect(await alice.inbox.nothing(errorFor('fits 0'))).toBe(true);
 
     // Once the queue is delivered there is room again.
-    const bob = await PipeClient.online(xmpp, 'bob', 'phone');
-    for (let i = 0; i < QUOTA; i++) await bob.next(`fits ${i}`);
-    await expect.poll(() => xmpp.storage.offline.count('bob'), POLL).toBe(0);
+    const bob = await online(server, 'bob', 'phone');
+    clients.push(bob);
+    for (let i = 0; i < 3; i++) await bob.inbox.waitFor(messageWith(`fits ${i}`));
+    await expect.poll(() => server.strom.storage.offline.count('bob'), POLL).toBe(0);
+  });
+
+  it('turns offline storage off with OFFLINE_QUOTA=0: service-unavailable, no msgoffline', async ({
+    expect,
+  }) => {
+    const alice = await online(disabled, 'alice', 'desk');
+    clients.push(alice);
+    await alice.send('<message to="bob@localhost" type="chat"><body>nowhere to go</body></message>');
+    const error = await alice.inbox.waitFor(errorFor('nowhere to go'));
+    expect(condition(error)?.name).toBe('service-unavailable');
+    expect(await disabled.strom.storage.offline.count('bob')).toBe(0);
+    const info = await alice.iq(
+      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
+    );
+    const features = info
+      .getChild('query')!
+      .getChildren('feature')
+      .map((f) => f.attrs.var);
+    expect(features).not.toContain('msgoffline');
   });
 });

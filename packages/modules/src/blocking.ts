@@ -50,14 +50,29 @@ export function itemCovers(item: JID, other: JID): boolean {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
+interface CachedList {
+  blocked: ReadonlySet<string>;
+  expires: number;
+  /** Position of the query's start in this node's sequence of loads and arrivals. */
+  seq: number;
+}
+
 /**
  * Blocklists by owner, kept in memory on each node because every routed stanza is checked against
- * one or two of them. Changes made on this node (or announced by a node where the owner is online)
- * invalidate at once; anything else expires after the TTL.
+ * one or two of them.
+ *
+ * A change is announced to the nodes where the owner and the JIDs it concerns have sessions, so
+ * those drop their copy at once. A node that hosted none of them may keep an older copy, which is
+ * only wrong for an account that logs in there afterwards: so a copy is trusted for an account only
+ * if it was loaded after that account's latest arrival on this node. Whatever is left (a blocked
+ * domain, say) expires after the TTL.
  */
 export class BlocklistCache {
-  private readonly entries = new Map<string, { blocked: ReadonlySet<string>; expires: number }>();
-  private readonly loading = new Map<string, Promise<ReadonlySet<string>>>();
+  private readonly entries = new Map<string, CachedList>();
+  private readonly loading = new Map<string, { promise: Promise<ReadonlySet<string>>; seq: number }>();
+  /** Latest session bound on this node, per username, as a sequence number and a time. */
+  private readonly arrivals = new Map<string, { seq: number; at: number }>();
+  private seq = 0;
   private generation = 0;
 
   constructor(
@@ -65,26 +80,29 @@ export class BlocklistCache {
     private readonly ttlMs = BLOCKLIST_CACHE_TTL_MS,
   ) {}
 
-  /** The cached list, or undefined when it has to be loaded. */
-  peek(owner: string): ReadonlySet<string> | undefined {
+  /** The cached list, or undefined when it has to be loaded; valid for stanzas from or to `party`. */
+  peek(owner: string, party?: string): ReadonlySet<string> | undefined {
     const entry = this.entries.get(owner);
     if (entry === undefined) return undefined;
-    if (entry.expires > Date.now()) return entry.blocked;
-    this.entries.delete(owner);
-    return undefined;
+    if (entry.expires <= Date.now()) {
+      this.entries.delete(owner);
+      return undefined;
+    }
+    return entry.seq > this.arrivalOf(owner, party) ? entry.blocked : undefined;
   }
 
-  get(owner: string): Promise<ReadonlySet<string>> {
-    const cached = this.peek(owner);
+  get(owner: string, party?: string): Promise<ReadonlySet<string>> {
+    const cached = this.peek(owner, party);
     if (cached !== undefined) return Promise.resolve(cached);
-    // Concurrent stanzas for a cold owner share one query.
+    // Concurrent stanzas for a cold owner share one query, if it started late enough.
     const loading = this.loading.get(owner);
-    if (loading !== undefined) return loading;
-    const pending: Promise<ReadonlySet<string>> = this.load(owner).finally(() => {
-      if (this.loading.get(owner) === pending) this.loading.delete(owner);
+    if (loading !== undefined && loading.seq > this.arrivalOf(owner, party)) return loading.promise;
+    const seq = ++this.seq;
+    const promise: Promise<ReadonlySet<string>> = this.load(owner, seq).finally(() => {
+      if (this.loading.get(owner)?.promise === promise) this.loading.delete(owner);
     });
-    this.loading.set(owner, pending);
-    return pending;
+    this.loading.set(owner, { promise, seq });
+    return promise;
   }
 
   invalidate(owner: string): void {
@@ -93,17 +111,34 @@ export class BlocklistCache {
     this.generation++;
   }
 
-  private async load(owner: string): Promise<ReadonlySet<string>> {
+  /** A session of `username` was bound on this node. */
+  arrived(username: string): void {
+    const now = Date.now();
+    this.arrivals.set(username, { seq: ++this.seq, at: now });
+    if (this.arrivals.size > MAX_CACHED_OWNERS) {
+      // An arrival older than the TTL is older than every copy still cached, so it decides nothing.
+      for (const [name, arrival] of this.arrivals)
+        if (arrival.at + this.ttlMs < now) this.arrivals.delete(name);
+    }
+  }
+
+  private arrivalOf(owner: string, party: string | undefined): number {
+    const own = this.arrivals.get(owner)?.seq ?? 0;
+    if (party === undefined) return own;
+    return Math.max(own, this.arrivals.get(party)?.seq ?? 0);
+  }
+
+  private async load(owner: string, seq: number): Promise<ReadonlySet<string>> {
     const generation = this.generation;
     const jids = await this.storage.blocklist.list(owner);
     const blocked = jids.length === 0 ? EMPTY : new Set(jids);
     // A change that happened while the query ran may not be in its result: don't keep it then.
-    if (generation === this.generation) {
+    if (generation === this.generation && seq >= (this.entries.get(owner)?.seq ?? 0)) {
       if (this.entries.size >= MAX_CACHED_OWNERS) {
         const oldest = this.entries.keys().next().value;
         if (oldest !== undefined) this.entries.delete(oldest);
       }
-      this.entries.set(owner, { blocked, expires: Date.now() + this.ttlMs });
+      this.entries.set(owner, { blocked, expires: Date.now() + this.ttlMs, seq });
     }
     return blocked;
   }
@@ -128,7 +163,8 @@ export async function isBlocked(server: XmppServer, owner: JID, other: JID): Pro
   if (owner.local === '' || !server.hosts(owner.domain)) return false;
   if (other.local === owner.local && other.domain === owner.domain) return false;
   const cache = blocklistCache(server);
-  const blocked = cache.peek(owner.local) ?? (await cache.get(owner.local));
+  const party = localUsername(server, other);
+  const blocked = cache.peek(owner.local, party) ?? (await cache.get(owner.local, party));
   return matchesBlocklist(blocked, other);
 }
 
@@ -285,6 +321,10 @@ export const blockingModule = defineModule({
       return true;
     });
 
+    ctx.on('session-bound', ({ session }) => {
+      cache.arrived(session.username!);
+    });
+
     ctx.on('account-deleted', ({ username }) => {
       cache.invalidate(username);
     });
@@ -299,11 +339,12 @@ function check(
   reject: (event: StanzaEvent) => Promise<void>,
 ): true | undefined | Promise<true | undefined> {
   const cache = blocklistCache(event.server);
-  const blocked = cache.peek(owner);
+  const party = localUsername(event.server, other);
+  const blocked = cache.peek(owner, party);
   if (blocked !== undefined) {
     return matchesBlocklist(blocked, other) ? reject(event).then(() => true as const) : undefined;
   }
-  return cache.get(owner).then(
+  return cache.get(owner, party).then(
     (list) => (matchesBlocklist(list, other) ? reject(event).then(() => true as const) : undefined),
     async (err: unknown) => {
       // Without the list there is no telling whether the stanza may pass: hold it back, say so.
@@ -336,6 +377,11 @@ async function rejectOutbound(event: StanzaEvent): Promise<void> {
     xml('blocked', { xmlns: NS_BLOCKING_ERRORS }),
   );
   await event.server.router.bounce(event.stanza, error, event.origin);
+}
+
+/** The username of an address on this server (the key of its arrivals), if it is one. */
+function localUsername(server: XmppServer, jid: JID): string | undefined {
+  return jid.local !== '' && jid.domain === server.domain ? jid.local : undefined;
 }
 
 function sameAccount(a: JID, b: JID): boolean {

@@ -20,7 +20,7 @@ export const DEFAULT_OFFLINE_QUOTA = 1000;
 const DELIVERY_BATCH = 100;
 
 export interface OfflineOptions {
-  /** Messages kept per account; beyond it senders get `resource-constraint` (default 1000). */
+  /** Messages kept per account; beyond it senders get `resource-constraint` (default 1000, 0 turns storage off). */
   quota?: number;
 }
 
@@ -34,11 +34,15 @@ export function createOfflineModule(options: OfflineOptions = {}): StromModule {
     name: 'offline',
     setup(ctx) {
       const { server } = ctx;
-      ctx.feature(FEATURE_MSGOFFLINE);
-      ctx.hook(OFFLINE_MESSAGE_HOOK, async (event) => {
-        await storeOffline(event, quota);
-        return true;
-      });
+      // A quota of 0 turns storage off: senders then get service-unavailable (XEP-0160 §3), while
+      // messages stored earlier are still delivered.
+      if (quota > 0) {
+        ctx.feature(FEATURE_MSGOFFLINE);
+        ctx.hook(OFFLINE_MESSAGE_HOOK, async (event) => {
+          await storeOffline(event, quota);
+          return true;
+        });
+      }
 
       // One delivery at a time per account on this node: two resources coming online together
       // must not both be handed the same messages.
