@@ -1,5 +1,5 @@
-import type { ModuleOptions } from '@strom/modules';
 import path from 'node:path';
+import type { ModuleOptions } from '@strom/modules';
 
 /** Every setting Strom reads, with its environment variable; `.env.example` documents the same list. */
 export interface Config {
