@@ -60,6 +60,7 @@ export function converseSettings(config: WebClientSettings): Record<string, unkn
     embed_3rd_party_media_players: false,
     fetch_url_headers: false,
     use_system_emojis: true,
+    show_self_in_roster: false,
     loglevel: 'warn',
     whitelisted_plugins: ['strom-web'],
   };
@@ -132,8 +133,8 @@ class StromBrand extends HTMLElement {
   }
 }
 
-// Stands in for elements that only link to or load from Converse's website.
-class Nothing extends HTMLElement {}
+// Stands in for an element that should not be shown (each name needs a class of its own).
+const nothing = () => class extends HTMLElement {};
 
 // Replaces Converse's footer, whose sponsor logos load from another host.
 class StromFooter extends HTMLElement {
@@ -156,7 +157,10 @@ converse.plugins.add('strom-web', {
     const { Strophe } = converse.env;
     api.elements.define('converse-brand-logo', StromBrand);
     api.elements.define('converse-footer', StromFooter);
-    api.elements.define('converse-controlbox-navbar', Nothing);
+    // Its links all lead to Converse's website.
+    api.elements.define('converse-controlbox-navbar', nothing());
+    // Strom has no group chat service, so the group chat list would only lead to errors.
+    api.elements.define('converse-rooms-list', nothing());
 
     // Converse leaves #converse/register (or /login) in the address after logging in, which would
     // bring the registration form back instead of the chat on the next reload.
