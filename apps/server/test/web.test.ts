@@ -85,9 +85,12 @@ describe('web client and discovery over real HTTP', () => {
   });
 
   it('revalidates the page and init script by ETag instead of caching them', async () => {
-    for (const url of ['/', '/converse-init.js']) {
+    for (const [url, cacheControl] of [
+      ['/', 'no-cache'],
+      ['/converse-init.js', 'private, no-cache'],
+    ] as const) {
       const first = await fetch(`${server.httpUrl}${url}`);
-      expect(first.headers.get('cache-control')).toBe('no-cache');
+      expect(first.headers.get('cache-control')).toBe(cacheControl);
       const etag = first.headers.get('etag');
       expect(etag).toMatch(/^"[\w-]+"$/);
       const again = await fetch(`${server.httpUrl}${url}`, { headers: { 'if-none-match': etag! } });
@@ -222,6 +225,22 @@ describe('web client and discovery over real HTTP', () => {
     expect(links[0]!.href).toBe(`ws://${new URL(untrusted.httpUrl).host}/xmpp-websocket`);
     const page = await fetch(`${untrusted.httpUrl}/`, { headers });
     expect(page.headers.get('content-security-policy')).not.toContain('evil.example');
+  });
+
+  it('offers registration only where the stream will be secure enough to allow it', async () => {
+    const allowsRegistration = async (base: string, headers: Record<string, string>) => {
+      const script = await (await fetch(`${base}/converse-init.js`, { headers })).text();
+      return /"allow_registration":(true|false)/.exec(script)?.[1];
+    };
+    // Direct from loopback: secure, as the WebSocket endpoint judges it.
+    expect(await allowsRegistration(server.httpUrl, {})).toBe('true');
+    // Through a proxy over plain HTTP: registration would send the password in clear.
+    expect(await allowsRegistration(server.httpUrl, { 'x-forwarded-for': '192.0.2.7' })).toBe('false');
+    // Through a trusted proxy that terminated TLS.
+    const tls = { 'x-forwarded-for': '192.0.2.7', 'x-forwarded-proto': 'https' };
+    expect(await allowsRegistration(server.httpUrl, tls)).toBe('true');
+    // An untrusted peer cannot claim TLS.
+    expect(await allowsRegistration(untrusted.httpUrl, tls)).toBe('false');
   });
 
   it('refuses a Host header that cannot be part of a URL', async () => {

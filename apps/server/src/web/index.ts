@@ -12,6 +12,7 @@ import {
 } from './client-page.js';
 import { ConverseAssets } from './converse-assets.js';
 import { registerHostMeta } from './host-meta.js';
+import { isSecureRequest } from './transport-security.js';
 
 export { contentSecurityPolicy, converseSettings, relativeUrl } from './client-page.js';
 export { ConverseAssets, IMMUTABLE_CACHE, locateConverse, preferredEncoding } from './converse-assets.js';
@@ -40,8 +41,13 @@ function generated(body: string, contentType: string): GeneratedFile {
   return { body, etag: `"${hash}"`, contentType };
 }
 
-function sendGenerated(request: FastifyRequest, reply: FastifyReply, file: GeneratedFile): FastifyReply {
-  reply.headers(SECURITY_HEADERS).header('cache-control', 'no-cache').header('etag', file.etag);
+function sendGenerated(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  file: GeneratedFile,
+  cacheControl = 'no-cache',
+): FastifyReply {
+  reply.headers(SECURITY_HEADERS).header('cache-control', cacheControl).header('etag', file.etag);
   if (request.headers['if-none-match']?.split(',').some((tag) => tag.trim() === file.etag)) {
     return reply.code(304).send();
   }
@@ -60,7 +66,15 @@ export const web = fp<{ config: WebConfig }>(
     const assets = await ConverseAssets.load();
     const base = clientBase(config.webClientPath);
     const page = generated(clientPageHtml(assets.version), 'text/html; charset=utf-8');
-    const init = generated(clientInitScript(config, assets.version), 'text/javascript; charset=utf-8');
+    const script = (registration: WebConfig['registration']) =>
+      generated(
+        clientInitScript({ ...config, registration }, assets.version),
+        'text/javascript; charset=utf-8',
+      );
+    // Strom offers registration only on secure streams; a form that the stream then refuses
+    // would leave Converse retrying, so it is shown only where it will work.
+    const withRegistration = script(config.registration);
+    const withoutRegistration = script('closed');
 
     if (base !== config.webClientPath) {
       // Relative, so a proxy's path prefix survives: /chat → chat/ → /chat/ (or /prefix/chat/).
@@ -73,7 +87,11 @@ export const web = fp<{ config: WebConfig }>(
       reply.header('content-security-policy', contentSecurityPolicy(request.host));
       return sendGenerated(request, reply, page);
     });
-    app.get(`${base}converse-init.js`, async (request, reply) => sendGenerated(request, reply, init));
+    app.get(`${base}converse-init.js`, async (request, reply) => {
+      const init = isSecureRequest(request) ? withRegistration : withoutRegistration;
+      // The answer depends on how the request arrived, so shared caches must not keep it.
+      return sendGenerated(request, reply, init, 'private, no-cache');
+    });
     app.get<{ Params: { '*': string } }>(
       `${base}${assetsFolder(assets.version)}*`,
       async (request, reply) => {
