@@ -39,6 +39,9 @@ export interface ServerStats {
   stanzasOut: number;
 }
 
+/** How long account deletion waits for the account's sessions on other nodes to end. */
+const ACCOUNT_DELETION_WAIT_MS = 5000;
+
 interface PendingIq {
   resolve(result: Element): void;
   reject(error: Error): void;
@@ -332,6 +335,12 @@ export class XmppServer {
       }
     }
     while (this.endings.size > 0) await Promise.allSettled([...this.endings]);
+    // Sessions on other nodes end asynchronously; their unavailable presence needs the roster, so
+    // the rows go only once the directory shows no session left (or after a bounded wait).
+    const deadline = Date.now() + ACCOUNT_DELETION_WAIT_MS;
+    while ((await this.resources(jid)).length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await this.storage.accounts.delete(local);
   }
 

@@ -49,6 +49,9 @@ export const presenceModule = defineModule({
     ctx.hook('presence/full', onPresenceToResource);
     ctx.on('session-closed', ({ session }) => inOrder(session, () => sessionEnded(server, session)));
     ctx.on('node-down', ({ sessions }) => sessionsLost(server, sessions));
+    // Before the roster module unsubscribes everyone and the rows go: the account's sessions, on
+    // whichever node, end only afterwards, when nobody is left to tell.
+    ctx.on('account-deleted', async ({ jid }) => sessionsLost(server, await server.resources(jid)), 10);
   },
 });
 
