@@ -5,7 +5,10 @@ import net from 'node:net';
  * reachable the whole run stops here with a clear message instead of silently skipping suites.
  */
 const services = [
-  { name: 'PostgreSQL', url: process.env.STROM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+  {
+    name: 'PostgreSQL',
+    url: process.env.STROM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  },
   { name: 'Redis', url: process.env.STROM_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' },
 ];
 
@@ -25,7 +28,8 @@ function reachable(url: string): Promise<boolean> {
 
 export default async function setup(): Promise<void> {
   const missing: string[] = [];
-  for (const service of services) if (!(await reachable(service.url))) missing.push(`${service.name} at ${service.url}`);
+  for (const service of services)
+    if (!(await reachable(service.url))) missing.push(`${service.name} at ${service.url}`);
   if (missing.length > 0) {
     throw new Error(
       `Test services not reachable: ${missing.join(', ')}. Start them (see README, "Running the tests") ` +

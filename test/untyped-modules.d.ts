@@ -16,7 +16,11 @@ declare module '@xmpp/client' {
     [key: string]: unknown;
   }
   export function client(options: Record<string, unknown>): XmppClient;
-  export function xml(name: string, attrs?: Record<string, string | undefined>, ...children: unknown[]): XmppElement;
+  export function xml(
+    name: string,
+    attrs?: Record<string, string | undefined>,
+    ...children: unknown[]
+  ): XmppElement;
 }
 
 declare module 'sasl-scram-sha-1' {
