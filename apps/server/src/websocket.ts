@@ -5,6 +5,7 @@ import { StreamError } from '@strom/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WebSocket } from 'ws';
+import { isSecureRequest } from './transport-security.js';
 
 export interface WebSocketOptions {
   xmpp: XmppServer;
@@ -118,10 +119,7 @@ export const xmppWebSocket = fp<WebSocketOptions>(
 
 function createTransport(socket: WebSocket, request: FastifyRequest): Transport {
   const raw = request.raw.socket as Socket;
-  const forwarded = request.headers['x-forwarded-for'] !== undefined;
-  const loopback = isLoopback(raw.remoteAddress);
-  // Loopback counts as private only when no proxy forwarded the connection from elsewhere.
-  const secure = request.protocol === 'https' || (loopback && !forwarded);
+  const secure = isSecureRequest(request);
   let pausedForOutput = false;
   return {
     secure,
@@ -151,11 +149,6 @@ function createTransport(socket: WebSocket, request: FastifyRequest): Transport 
       if (!pausedForOutput) socket.resume();
     },
   };
-}
-
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 /**

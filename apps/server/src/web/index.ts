@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import { isSecureRequest } from '../transport-security.js';
 import {
   assetsFolder,
   clientBase,
@@ -12,7 +13,6 @@ import {
 } from './client-page.js';
 import { ConverseAssets } from './converse-assets.js';
 import { registerHostMeta } from './host-meta.js';
-import { isSecureRequest } from './transport-security.js';
 
 export { contentSecurityPolicy, converseSettings, relativeUrl } from './client-page.js';
 export { ConverseAssets, IMMUTABLE_CACHE, locateConverse, preferredEncoding } from './converse-assets.js';

@@ -6,9 +6,10 @@ function isLoopback(address: string | undefined): boolean {
 }
 
 /**
- * Whether a WebSocket opened the way this request came in would count as secure: TLS (directly
- * or at a trusted proxy), or a direct loopback connection. The same rule as the WebSocket
- * endpoint's, so the page offers exactly what the stream will (in-band registration needs it).
+ * Whether a connection made the way this request came in counts as secure: TLS (directly or at a
+ * trusted proxy), or a direct loopback connection — loopback only when no proxy forwarded it from
+ * elsewhere. The WebSocket endpoint (SASL PLAIN, registration) and the web page (whether to offer
+ * registration) share this one rule.
  */
 export function isSecureRequest(request: FastifyRequest): boolean {
   if (request.protocol === 'https') return true;
