@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Mechanism } from './args.js';
-import { attributeOf, chooseMechanism, isIqError, type LoginResult, login } from './client.js';
+import { attributeOf, chooseMechanism, isIqError, keyScope, type LoginResult, login } from './client.js';
 import { KeyCache } from './key-cache.js';
 import { sleep, waitUntil } from './pool.js';
 import { ServerMonitor } from './proc.js';
@@ -52,7 +52,8 @@ describe('login', () => {
     expect(result.connection.jid).toBe('alice@localhost/bench');
     expect(result.roster).toContain('friend@localhost');
     expect(result.handshakeMs).toBeGreaterThan(0);
-    expect(keys.has('localhost', 'alice')).toBe(true);
+    expect(keys.has(keyScope(s.url, 'localhost'), 'alice')).toBe(true);
+    expect(keys.derivations).toBe(1);
     const sent = s.connections[0]!.received;
     expect(sent.some((f) => f.startsWith('<presence'))).toBe(true);
     // Optional session: not requested.
@@ -60,6 +61,7 @@ describe('login', () => {
     // A second login with the kept keys still verifies the server signature.
     const again = await loginAs('alice', { keyCache: keys });
     expect(again.connection.jid).toBe('alice@localhost/bench');
+    expect(keys.derivations).toBe(1);
   });
 
   it('uses SCRAM-SHA-1 or PLAIN when that is what is offered or asked for, and a required session', async () => {

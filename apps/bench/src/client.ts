@@ -306,6 +306,8 @@ export interface LoginOptions {
   resource: string;
   mechanism: Mechanism;
   keyCache: KeyCache;
+  /** Which service the keys belong to (see KeyCache.keyOf); defaults to the URL and domain. */
+  keyScope?: string;
   timeoutMs: number;
   /** Send initial presence (default true). */
   presence?: boolean;
@@ -356,6 +358,10 @@ export async function login(opts: LoginOptions): Promise<LoginResult> {
   }
 }
 
+export function keyScope(url: string, domain: string): string {
+  return `${url}#${domain}`;
+}
+
 export function isIqError(frame: string): boolean {
   return attributeOf(frame.slice(0, frame.indexOf('>') + 1), 'type') === 'error';
 }
@@ -396,7 +402,7 @@ async function authenticate(connection: XmppConnection, features: Element, opts:
     return mechanism;
   }
   const hash: ScramHash = mechanism === 'SCRAM-SHA-256' ? 'SHA-256' : 'SHA-1';
-  const cacheKey = KeyCache.keyOf(opts.domain, opts.username, mechanism);
+  const cacheKey = KeyCache.keyOf(opts.keyScope ?? keyScope(opts.url, opts.domain), opts.username, mechanism);
   const scram = new ScramClient(hash, opts.username, opts.password, {
     cachedKeys: opts.keyCache.get(cacheKey),
   });

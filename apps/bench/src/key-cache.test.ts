@@ -43,6 +43,7 @@ describe('KeyCache', () => {
     await expect(readFile(file)).rejects.toThrow();
     cache.set('k', keys);
     cache.set('k', { ...keys });
+    expect(cache.derivations).toBe(1);
     await cache.save();
     await writeFile(file, 'overwritten');
     cache.set('k', { ...keys });

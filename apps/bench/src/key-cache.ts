@@ -12,6 +12,8 @@ import type { ScramClientKeys } from '@strom/sasl';
 export class KeyCache {
   private readonly keys = new Map<string, ScramClientKeys>();
   private dirty = false;
+  /** Keys learned or replaced since the start: each one cost a PBKDF2 derivation. */
+  derivations = 0;
 
   constructor(readonly file: string | undefined) {}
 
@@ -19,16 +21,20 @@ export class KeyCache {
     return path.join(os.tmpdir(), 'strom-bench-scram-keys.json');
   }
 
-  /** Keys belong to an account, whichever node it logs in through; a salt change is noticed on use. */
-  static keyOf(domain: string, username: string, mechanism: string): string {
-    return `${domain}|${username.toLowerCase()}|${mechanism}`;
+  /**
+   * `scope` names the service (the --ws URL and domain), not the node a session happens to use, so
+   * the nodes of a cluster share keys. A server that was reset gives new salts, which is noticed on
+   * use and counted in `derivations`.
+   */
+  static keyOf(scope: string, username: string, mechanism: string): string {
+    return `${scope}|${username.toLowerCase()}|${mechanism}`;
   }
 
   /** Whether keys for any SCRAM variant of the account are known. */
-  has(domain: string, username: string): boolean {
+  has(scope: string, username: string): boolean {
     return (
-      this.keys.has(KeyCache.keyOf(domain, username, 'SCRAM-SHA-256')) ||
-      this.keys.has(KeyCache.keyOf(domain, username, 'SCRAM-SHA-1'))
+      this.keys.has(KeyCache.keyOf(scope, username, 'SCRAM-SHA-256')) ||
+      this.keys.has(KeyCache.keyOf(scope, username, 'SCRAM-SHA-1'))
     );
   }
 
@@ -41,6 +47,7 @@ export class KeyCache {
     if (known && known.salt === keys.salt && known.iterations === keys.iterations) return;
     this.keys.set(key, keys);
     this.dirty = true;
+    this.derivations++;
   }
 
   get size(): number {

@@ -1,5 +1,5 @@
 import type { BenchOptions } from './args.js';
-import { type LoginResult, login, type XmppConnection } from './client.js';
+import { keyScope, type LoginResult, login, type XmppConnection } from './client.js';
 import { Histogram } from './histogram.js';
 import type { KeyCache } from './key-cache.js';
 import { mapLimit } from './pool.js';
@@ -54,6 +54,7 @@ export async function connectAll(names: string[], opts: ConnectAllOptions): Prom
         resource: 'bench',
         mechanism: options.mech,
         keyCache: opts.keyCache,
+        keyScope: keyScope(options.ws, options.domain),
         timeoutMs: options.timeout * 1000,
         presence: opts.presence,
       });

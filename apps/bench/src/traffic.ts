@@ -44,7 +44,12 @@ export interface TrafficResult {
   lost: number;
   /** Frames with our marker from an earlier run (e.g. delivered from offline storage). */
   stale: number;
-  server: { cpuSeconds: number; deliveredPerCpuSecond: number } | null;
+  server: {
+    cpuSeconds: number;
+    deliveredPerCpuSecond: number;
+    /** CPU seconds of each --server-pid process over the measured period. */
+    processes: Array<{ pid: number; cpuSeconds: number }>;
+  } | null;
   tool: { cpuSeconds: number; cpuPercentOfOneCore: number };
 }
 
@@ -188,7 +193,11 @@ export function sentAtMicros(frame: string, at: number): number {
 function serverCpu(before: ProcessSample | undefined, after: ProcessSample | undefined, delivered: number) {
   if (!before || !after) return null;
   const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
-  return { cpuSeconds, deliveredPerCpuSecond: cpuSeconds > 0 ? delivered / cpuSeconds : 0 };
+  const processes = after.processes.map((p, i) => ({
+    pid: p.pid,
+    cpuSeconds: p.cpuSeconds - (before.processes[i]?.cpuSeconds ?? 0),
+  }));
+  return { cpuSeconds, deliveredPerCpuSecond: cpuSeconds > 0 ? delivered / cpuSeconds : 0, processes };
 }
 
 /**

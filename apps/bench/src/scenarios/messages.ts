@@ -66,7 +66,10 @@ export function trafficRows(result: TrafficResult, unit = 'messages'): Row[] {
   ];
   if (result.server) {
     rows.push(
-      { label: 'server CPU', value: `${formatNumber(result.server.cpuSeconds)} s` },
+      {
+        label: 'server CPU',
+        value: `${formatNumber(result.server.cpuSeconds)} s${result.server.processes.length > 1 ? ` (${result.server.processes.map((p) => `${p.pid}: ${formatNumber(p.cpuSeconds)}`).join(', ')})` : ''}`,
+      },
       { label: `${unit} per server core-second`, value: formatInt(result.server.deliveredPerCpuSecond) },
     );
   }
