@@ -12,6 +12,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { discoFeatures, storeMutualSubscription } from './im-helpers.js';
 import {
   accountFactory,
   condition,
@@ -49,18 +50,7 @@ describe.concurrent.each(STORAGE_KINDS)('blocking (%s)', (storage) => {
     client.iq(
       `<iq type="set"><unblock xmlns="${NS_BLOCKING}">${jids.map((j) => `<item jid="${j}"/>`).join('')}</unblock></iq>`,
     );
-  /** Both accounts share presence both ways, as after an accepted mutual subscription. */
-  const befriend = async (a: string, b: string) => {
-    const item = (jid: string) => ({
-      jid,
-      groups: [],
-      subscription: 'both' as const,
-      askOut: false,
-      approved: false,
-    });
-    await server.strom.storage.roster.put(a, item(`${b}@localhost`));
-    await server.strom.storage.roster.put(b, item(`${a}@localhost`));
-  };
+  const befriend = (a: string, b: string) => storeMutualSubscription(server.strom.storage, a, b);
 
   beforeAll(async () => {
     server = await startTestServer({ storage });
@@ -73,15 +63,7 @@ describe.concurrent.each(STORAGE_KINDS)('blocking (%s)', (storage) => {
   it('advertises urn:xmpp:blocking', async ({ expect }) => {
     const [alice] = await accounts('alice');
     const a = track(await connectClient(server, { username: alice! }));
-    const info = await a.iq(
-      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
-    );
-    expect(
-      info
-        .getChild('query')!
-        .getChildren('feature')
-        .map((f) => f.attrs.var),
-    ).toContain(NS_BLOCKING);
+    expect(await discoFeatures(a, 'localhost')).toContain(NS_BLOCKING);
   });
 
   it('keeps the blocklist and pushes each change to every resource that asked for it', async ({ expect }) => {

@@ -16,6 +16,7 @@ import {
   waitUntil,
 } from './cluster-harness.js';
 import { connectClient, type TestClient, xmlOf } from './harness.js';
+import { storeMutualSubscription } from './im-helpers.js';
 
 /** Contacts of one user, spread over two other nodes, for the fan-out test. */
 const WATCHERS = Array.from({ length: 15 }, (_, i) => `watcher${i + 1}`);
@@ -360,17 +361,7 @@ describe('routing across three nodes', () => {
 
   it('fans a presence broadcast out with one bus message per node and one directory lookup', async () => {
     const owner = 'uma';
-    const item = (jid: string) => ({
-      jid,
-      groups: [],
-      subscription: 'both' as const,
-      askOut: false,
-      approved: false,
-    });
-    for (const watcher of WATCHERS) {
-      await cluster.storage.roster.put(owner, item(`${watcher}@localhost`));
-      await cluster.storage.roster.put(watcher, item(`${owner}@localhost`));
-    }
+    for (const watcher of WATCHERS) await storeMutualSubscription(cluster.storage, owner, watcher);
     // Twelve contacts on node B, three on node C.
     const watchers = await Promise.all(WATCHERS.map((watcher, i) => login(i < 12 ? b : c, watcher, 'w')));
     const uma = await login(a, owner, 'broadcaster');

@@ -1,5 +1,4 @@
 import { lastSeen, secondsBetween } from '@strom/modules';
-import type { Subscription } from '@strom/storage';
 import type { Element } from '@strom/xml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,6 +8,8 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { becomeAvailable, discoFeatures, errorCondition, storeRosterItem } from './im-helpers.js';
+import { accountFactory } from './message-helpers.js';
 
 const DOMAIN = 'localhost';
 const NS_LAST = 'jabber:iq:last';
@@ -20,14 +21,14 @@ function seconds(reply: Element): number {
   return Number(value);
 }
 
-function errorCondition(reply: Element): string | undefined {
+/** The condition of an error reply (and that it is one). */
+function refusal(reply: Element): string | undefined {
   expect(reply.attrs.type).toBe('error');
-  return reply.getChild('error')?.elements()[0]?.localName;
+  return errorCondition(reply);
 }
 
 describe.each(STORAGE_KINDS)('last activity (%s)', (storage) => {
   let server: TestServer;
-  let userCounter = 0;
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
@@ -38,38 +39,20 @@ describe.each(STORAGE_KINDS)('last activity (%s)', (storage) => {
   });
   afterAll(() => server.stop());
 
-  async function users<const T extends string[]>(...names: T): Promise<{ [K in keyof T]: string }> {
-    const id = ++userCounter;
-    const created = names.map((name) => `${name}${id}`);
-    for (const name of created) await server.addUser(name);
-    return created as { [K in keyof T]: string };
-  }
+  const users = accountFactory((username) => server.addUser(username));
 
   const bare = (username: string) => `${username}@${DOMAIN}`;
 
-  async function roster(owner: string, contact: string, subscription: Subscription): Promise<void> {
-    await server.strom.storage.roster.put(owner, {
-      jid: bare(contact),
-      groups: [],
-      subscription,
-      askOut: false,
-      approved: false,
-    });
-  }
-
   /** `watcher` may see `owner`'s presence. */
   async function subscribe(watcher: string, owner: string): Promise<void> {
-    await roster(owner, watcher, 'from');
-    await roster(watcher, owner, 'to');
+    await storeRosterItem(server.strom.storage, owner, watcher, 'from');
+    await storeRosterItem(server.strom.storage, watcher, owner, 'to');
   }
 
   async function connect(username: string, presence = true, resource = 'r'): Promise<TestClient> {
     const client = await connectClient(server, { username, resource });
     clients.push(client);
-    if (presence) {
-      await client.send('<presence/>');
-      await client.inbox.waitFor((el) => el.name === 'presence' && el.attrs.from === client.jid);
-    }
+    if (presence) await becomeAvailable(client);
     return client;
   }
 
@@ -132,21 +115,21 @@ describe.each(STORAGE_KINDS)('last activity (%s)', (storage) => {
     const [alice, bob] = await users('alice', 'bob');
     await subscribe(bob, alice);
     const b = await connect(bob);
-    expect(errorCondition(await ask(b, bare(alice)))).toBe('item-not-found');
+    expect(refusal(await ask(b, bare(alice)))).toBe('item-not-found');
   });
 
   it('forbids anyone without a subscription, for accounts and resources alike', async () => {
     const [alice, bob, mallory] = await users('alice', 'bob', 'mallory');
     await subscribe(bob, alice);
     // Mallory subscribed in her own roster, but Alice's roster grants nothing.
-    await roster(mallory, alice, 'to');
+    await storeRosterItem(server.strom.storage, mallory, alice, 'to');
     const a = await connect(alice);
     const m = await connect(mallory);
     const b = await connect(bob);
 
-    expect(errorCondition(await ask(m, bare(alice)))).toBe('forbidden');
-    expect(errorCondition(await ask(m, `nobody${userCounter}@${DOMAIN}`))).toBe('forbidden');
-    expect(errorCondition(await ask(m, a.jid))).toBe('forbidden');
+    expect(refusal(await ask(m, bare(alice)))).toBe('forbidden');
+    expect(refusal(await ask(m, `nobody@${DOMAIN}`))).toBe('forbidden');
+    expect(refusal(await ask(m, a.jid))).toBe('forbidden');
     expect(
       await a.inbox.nothing((el) => el.name === 'iq' && el.getChild('query', NS_LAST) !== undefined),
     ).toBe(true);
@@ -161,13 +144,8 @@ describe.each(STORAGE_KINDS)('last activity (%s)', (storage) => {
     const [alice, bob] = await users('alice', 'bob');
     await subscribe(bob, alice);
     const b = await connect(bob, false);
-    const features = async (to: string) =>
-      (await b.iq(`<iq type="get" to="${to}"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`))
-        .getChild('query')
-        ?.getChildren('feature')
-        .map((feature) => feature.attrs.var);
-    expect(await features(DOMAIN)).toContain(NS_LAST);
-    expect(await features(bare(alice))).toContain(NS_LAST);
+    expect(await discoFeatures(b, DOMAIN)).toContain(NS_LAST);
+    expect(await discoFeatures(b, bare(alice))).toContain(NS_LAST);
   });
 });
 

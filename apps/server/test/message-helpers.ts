@@ -1,6 +1,7 @@
 import type { Transport, XmppServer } from '@strom/core';
 import { type Element, parseFrame } from '@strom/xml';
 import { connectClient, type TestClient, type TestServer } from './harness.js';
+import { becomeAvailable } from './im-helpers.js';
 
 /** For `expect.poll` on storage: the server works asynchronously after a client write. */
 export const POLL = { timeout: 10_000, interval: 50 };
@@ -19,23 +20,18 @@ export async function online(
   priority = 0,
 ): Promise<TestClient> {
   const client = await connectClient(server, { username, resource });
-  await client.send(`<presence><priority>${priority}</priority></presence>`);
-  await client.inbox.waitFor(
-    (s) => s.name === 'presence' && s.attrs.from === client.jid && s.attrs.type === undefined,
-    15_000,
-    `own presence of ${client.jid}`,
-  );
+  await becomeAvailable(client, `<presence><priority>${priority}</priority></presence>`, 15_000);
   return client;
 }
 
 /** Fresh accounts for each test (a counter suffix), so concurrent tests never see each other's traffic. */
 export function accountFactory(create: (username: string) => Promise<unknown>) {
   let counter = 0;
-  return async (...names: string[]): Promise<string[]> => {
+  return async <const T extends string[]>(...names: T): Promise<{ [K in keyof T]: string }> => {
     const suffix = ++counter;
     const usernames = names.map((name) => `${name}${suffix}`);
     for (const username of usernames) await create(username);
-    return usernames;
+    return usernames as { [K in keyof T]: string };
   };
 }
 

@@ -6,6 +6,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { discoFeatures } from './im-helpers.js';
 import { accountFactory, condition, errorFor, messageWith, online, POLL } from './message-helpers.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
@@ -166,14 +167,7 @@ describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
   it('advertises msgoffline', async ({ expect }) => {
     const [alice] = await accounts('alice');
     const a = track(await connectClient(server, { username: alice! }));
-    const info = await a.iq(
-      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
-    );
-    const features = info
-      .getChild('query')!
-      .getChildren('feature')
-      .map((f) => f.attrs.var);
-    expect(features).toContain('msgoffline');
+    expect(await discoFeatures(a, 'localhost')).toContain('msgoffline');
   });
 });
 
@@ -229,13 +223,6 @@ describe.each(STORAGE_KINDS)('offline message quota (%s)', (storage) => {
     const error = await alice.inbox.waitFor(errorFor('nowhere to go'));
     expect(condition(error)?.name).toBe('service-unavailable');
     expect(await disabled.strom.storage.offline.count('bob')).toBe(0);
-    const info = await alice.iq(
-      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
-    );
-    const features = info
-      .getChild('query')!
-      .getChildren('feature')
-      .map((f) => f.attrs.var);
-    expect(features).not.toContain('msgoffline');
+    expect(await discoFeatures(alice, 'localhost')).not.toContain('msgoffline');
   });
 });

@@ -10,6 +10,8 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { becomeAvailable, storeMutualSubscription, storeRosterItem } from './im-helpers.js';
+import { accountFactory } from './message-helpers.js';
 
 const DOMAIN = 'localhost';
 
@@ -23,7 +25,6 @@ function isPresenceFromAccount(bare: string): (el: Element) => boolean {
 
 describe.each(STORAGE_KINDS)('presence (%s)', (storage) => {
   let server: TestServer;
-  let userCounter = 0;
   const clients: TestClient[] = [];
   const raws: RawClient[] = [];
 
@@ -37,32 +38,15 @@ describe.each(STORAGE_KINDS)('presence (%s)', (storage) => {
   afterAll(() => server.stop());
 
   /** Fresh accounts for one test, so roster rows never leak between tests. */
-  async function users<const T extends string[]>(...names: T): Promise<{ [K in keyof T]: string }> {
-    const id = ++userCounter;
-    const created = names.map((name) => `${name}${id}`);
-    for (const name of created) await server.addUser(name);
-    return created as { [K in keyof T]: string };
-  }
+  const users = accountFactory((username) => server.addUser(username));
 
   function bare(username: string): string {
     return `${username}@${DOMAIN}`;
   }
 
-  async function roster(owner: string, contact: string, subscription: Subscription): Promise<void> {
-    await server.strom.storage.roster.put(owner, {
-      jid: bare(contact),
-      groups: [],
-      subscription,
-      askOut: false,
-      approved: false,
-    });
-  }
-
-  /** A mutual subscription, both rosters consistent. */
-  async function mutual(a: string, b: string): Promise<void> {
-    await roster(a, b, 'both');
-    await roster(b, a, 'both');
-  }
+  const roster = (owner: string, contact: string, subscription: Subscription) =>
+    storeRosterItem(server.strom.storage, owner, contact, subscription);
+  const mutual = (a: string, b: string) => storeMutualSubscription(server.strom.storage, a, b);
 
   async function connect(username: string, resource = 'r'): Promise<TestClient> {
     const client = await connectClient(server, { username, resource });
@@ -73,8 +57,7 @@ describe.each(STORAGE_KINDS)('presence (%s)', (storage) => {
   /** Connects and sends initial presence; resolves once the server echoed it (broadcast done). */
   async function online(username: string, resource = 'r', presence = '<presence/>'): Promise<TestClient> {
     const client = await connect(username, resource);
-    await client.send(presence);
-    await client.inbox.waitFor(isPresence(client.jid), 5000, `echo of ${client.jid}'s presence`);
+    await becomeAvailable(client, presence);
     return client;
   }
 
@@ -299,7 +282,7 @@ describe.each(STORAGE_KINDS)('presence (%s)', (storage) => {
     await m.send(`<presence type="probe" to="${a.jid}"/>`);
     expect(await m.inbox.nothing(isPresenceFromAccount(bare(alice)))).toBe(true);
     // Not even an unavailable answer for an account that does not exist.
-    await m.send(`<presence type="probe" to="nobody${userCounter}@${DOMAIN}"/>`);
+    await m.send(`<presence type="probe" to="nobody@${DOMAIN}"/>`);
     expect(await m.inbox.nothing((el) => el.name === 'presence')).toBe(true);
 
     await b.send(`<presence type="probe" to="${bare(alice)}"/>`);

@@ -2,6 +2,7 @@ import { RegistrationThrottle, throttleKey } from '@strom/modules';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connectClient, RawClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
+import { discoFeatures, storeMutualSubscription } from './im-helpers.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const NS_REGISTER = 'jabber:iq:register';
@@ -214,14 +215,7 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
   it('advertises jabber:iq:register in server disco and tells a logged-in user they are registered', async () => {
     await server.addUser('gina');
     const client = await connectClient(server, { username: 'gina' });
-    const info = await client.iq(
-      '<iq type="get" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
-    );
-    const features = info
-      .getChild('query')!
-      .getChildren('feature')
-      .map((f) => f.attrs.var);
-    expect(features).toContain(NS_REGISTER);
+    expect(await discoFeatures(client, 'localhost')).toContain(NS_REGISTER);
     const registered = await client.iq(`<iq type="get"><query xmlns="${NS_REGISTER}"/></iq>`);
     const query = registered.getChild('query', NS_REGISTER)!;
     expect(query.getChild('registered')).toBeDefined();
@@ -341,9 +335,7 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
     await server.addUser('lena');
     await server.addUser('mike');
     const { storage: db } = server.strom;
-    const item = { groups: [], subscription: 'both' as const, askOut: false, approved: false };
-    await db.roster.put('lena', { ...item, jid: 'mike@localhost' });
-    await db.roster.put('mike', { ...item, jid: 'lena@localhost' });
+    await storeMutualSubscription(db, 'lena', 'mike');
     const mike = await connectClient(server, { username: 'mike', presence: true });
 
     const lena = await connectClient(server, { username: 'lena' });

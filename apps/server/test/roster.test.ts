@@ -8,8 +8,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
-
-const NS_ROSTER = 'jabber:iq:roster';
+import { errorCondition, isAnyRosterPush, isRosterPush, NS_ROSTER, storeRosterItem } from './im-helpers.js';
 
 function rosterItems(el: Element): Element[] {
   return el.getChild('query', NS_ROSTER)?.getChildren('item') ?? [];
@@ -17,27 +16,6 @@ function rosterItems(el: Element): Element[] {
 
 function groupsOf(item: Element): string[] {
   return item.getChildren('group').map((g) => g.text());
-}
-
-/** A roster push (RFC 6121 §2.1.6) about `jid`, optionally with a given subscription. */
-function isPush(jid: string, subscription?: string) {
-  return (el: Element) => {
-    if (el.name !== 'iq' || el.attrs.type !== 'set') return false;
-    const item = rosterItems(el)[0];
-    return (
-      item?.attrs.jid === jid && (subscription === undefined || item.attrs.subscription === subscription)
-    );
-  };
-}
-
-function isAnyPush(el: Element): boolean {
-  return el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query', NS_ROSTER) !== undefined;
-}
-
-function errorCondition(el: Element): string | undefined {
-  const error = el.getChild('error');
-  return error?.elements().find((child) => child.getNS() === 'urn:ietf:params:xml:ns:xmpp-stanzas')
-    ?.localName;
 }
 
 function setItem(client: TestClient, item: string): Promise<Element> {
@@ -112,7 +90,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
     expect(result.attrs.type).toBe('result');
 
     for (const client of [first, second]) {
-      const push = await client.inbox.waitFor(isPush('romeo@localhost'), 5000, 'roster push');
+      const push = await client.inbox.waitFor(isRosterPush('romeo@localhost'), 5000, 'roster push');
       expect(push.attrs.from).toBeUndefined();
       expect(push.attrs.to).toBe(client.jid);
       const query = push.getChild('query', NS_ROSTER)!;
@@ -123,7 +101,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       expect(item.attrs.ask).toBeUndefined();
       expect(groupsOf(item)).toEqual(['Friends', 'Verona']);
     }
-    expect(await bystander.inbox.nothing(isAnyPush)).toBe(true);
+    expect(await bystander.inbox.nothing(isAnyRosterPush)).toBe(true);
 
     const roster = await getRoster(second);
     const items = rosterItems(roster);
@@ -140,7 +118,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
 
     // An outstanding subscription request is state the roster set must keep.
     await client.send(`<presence to="${contactJid}" type="subscribe"/>`);
-    const asked = await client.inbox.waitFor(isPush(contactJid), 5000, 'push after subscribe');
+    const asked = await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after subscribe');
     expect(rosterItems(asked)[0]!.attrs.ask).toBe('subscribe');
 
     const result = await setItem(
@@ -148,14 +126,16 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       `<item jid="${contactJid}" name="Renamed" subscription="both" ask="subscribe"><group>Work</group></item>`,
     );
     expect(result.attrs.type).toBe('result');
-    const push = await client.inbox.waitFor(isPush(contactJid), 5000, 'push after rename');
+    const push = await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after rename');
     const item = rosterItems(push)[0]!;
     expect(item.attrs).toMatchObject({ name: 'Renamed', subscription: 'none', ask: 'subscribe' });
     expect(groupsOf(item)).toEqual(['Work']);
 
     // Dropping the name and the groups.
     await setItem(client, `<item jid="${contactJid}"/>`);
-    const cleared = rosterItems(await client.inbox.waitFor(isPush(contactJid), 5000, 'push after clear'))[0]!;
+    const cleared = rosterItems(
+      await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after clear'),
+    )[0]!;
     expect(cleared.attrs.name).toBeUndefined();
     expect(groupsOf(cleared)).toEqual([]);
     expect(cleared.attrs.ask).toBe('subscribe');
@@ -166,13 +146,17 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
     const first = await connect(owner, 'first');
     const second = await connect(owner, 'second');
     await setItem(first, '<item jid="gone@localhost" name="Gone"/>');
-    await first.inbox.waitFor(isPush('gone@localhost'));
-    await second.inbox.waitFor(isPush('gone@localhost'));
+    await first.inbox.waitFor(isRosterPush('gone@localhost'));
+    await second.inbox.waitFor(isRosterPush('gone@localhost'));
 
     const result = await setItem(first, '<item jid="gone@localhost" subscription="remove"/>');
     expect(result.attrs.type).toBe('result');
     for (const client of [first, second]) {
-      const push = await client.inbox.waitFor(isPush('gone@localhost', 'remove'), 5000, 'removal push');
+      const push = await client.inbox.waitFor(
+        isRosterPush('gone@localhost', { subscription: 'remove' }),
+        5000,
+        'removal push',
+      );
       expect(push.getChild('query', NS_ROSTER)?.attrs.ver).toBeDefined();
     }
     expect(rosterItems(await getRoster(first))).toEqual([]);
@@ -202,7 +186,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       expect(errorCondition(reply), item).toBe(condition);
     }
     expect(rosterItems(await getRoster(client))).toEqual([]);
-    expect(await client.inbox.nothing(isAnyPush, 100)).toBe(true);
+    expect(await client.inbox.nothing(isAnyRosterPush, 100)).toBe(true);
   });
 
   it('answers a roster get for another account with an error and not that roster', async () => {
@@ -221,13 +205,13 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       const owner = await newUser('ver');
       const client = await connect(owner, 'r');
       await setItem(client, '<item jid="x@localhost"/>');
-      await client.inbox.waitFor(isPush('x@localhost'));
+      await client.inbox.waitFor(isRosterPush('x@localhost'));
       const ver = (await getRoster(client)).getChild('query', NS_ROSTER)!.attrs.ver!;
 
       const reply = await getRoster(client, ver);
       expect(reply.attrs.type).toBe('result');
       expect(reply.getChild('query')).toBeUndefined();
-      expect(await client.inbox.nothing(isAnyPush)).toBe(true);
+      expect(await client.inbox.nothing(isAnyRosterPush)).toBe(true);
     });
 
     it('answers an older version with an empty result followed by pushes of only the changes', async () => {
@@ -235,16 +219,16 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       const client = await connect(owner, 'r');
       for (const jid of ['kept@localhost', 'changed@localhost', 'dropped@localhost']) {
         await setItem(client, `<item jid="${jid}"/>`);
-        await client.inbox.waitFor(isPush(jid));
+        await client.inbox.waitFor(isRosterPush(jid));
       }
       const cached = (await getRoster(client)).getChild('query', NS_ROSTER)!.attrs.ver!;
 
       await setItem(client, '<item jid="changed@localhost" name="New name"/>');
-      await client.inbox.waitFor(isPush('changed@localhost'));
+      await client.inbox.waitFor(isRosterPush('changed@localhost'));
       await setItem(client, '<item jid="dropped@localhost" subscription="remove"/>');
-      await client.inbox.waitFor(isPush('dropped@localhost', 'remove'));
+      await client.inbox.waitFor(isRosterPush('dropped@localhost', { subscription: 'remove' }));
       await setItem(client, '<item jid="added@localhost"/>');
-      await client.inbox.waitFor(isPush('added@localhost'));
+      await client.inbox.waitFor(isRosterPush('added@localhost'));
       const current = (await getRoster(client)).getChild('query', NS_ROSTER)!.attrs.ver!;
 
       // A new connection that cached the older version resyncs.
@@ -254,26 +238,30 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       expect(reply.attrs.type).toBe('result');
       expect(reply.getChild('query')).toBeUndefined();
       const pushes = [
-        await resync.inbox.waitFor(isPush('changed@localhost'), 5000, 'changed'),
-        await resync.inbox.waitFor(isPush('dropped@localhost', 'remove'), 5000, 'dropped'),
-        await resync.inbox.waitFor(isPush('added@localhost'), 5000, 'added'),
+        await resync.inbox.waitFor(isRosterPush('changed@localhost'), 5000, 'changed'),
+        await resync.inbox.waitFor(
+          isRosterPush('dropped@localhost', { subscription: 'remove' }),
+          5000,
+          'dropped',
+        ),
+        await resync.inbox.waitFor(isRosterPush('added@localhost'), 5000, 'added'),
       ];
       expect(rosterItems(pushes[0]!)[0]!.attrs.name).toBe('New name');
-      expect(await resync.inbox.nothing(isPush('kept@localhost'))).toBe(true);
+      expect(await resync.inbox.nothing(isRosterPush('kept@localhost'))).toBe(true);
       // The last push brings the client to the current version; none claims it earlier.
       const versions = pushes.map((push) => push.getChild('query', NS_ROSTER)!.attrs.ver);
       expect(versions.filter((v) => v === current)).toHaveLength(1);
       expect(versions.every((v) => v === current || v === cached)).toBe(true);
       // The resync made it interested: it now gets pushes like any other.
       await setItem(client, '<item jid="later@localhost"/>');
-      await resync.inbox.waitFor(isPush('later@localhost'), 5000, 'push after resync');
+      await resync.inbox.waitFor(isRosterPush('later@localhost'), 5000, 'push after resync');
     });
 
     it('answers an unknown version with the full roster and its current version', async () => {
       const owner = await newUser('full');
       const client = await connect(owner, 'r');
       await setItem(client, '<item jid="y@localhost"/>');
-      await client.inbox.waitFor(isPush('y@localhost'));
+      await client.inbox.waitFor(isRosterPush('y@localhost'));
       const current = (await getRoster(client)).getChild('query', NS_ROSTER)!.attrs.ver;
 
       for (const ver of ['', 'not-a-version', '99999999']) {
@@ -291,13 +279,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       await small.addUser('owner');
       const roster = small.strom.storage.roster;
       for (let i = 0; i < 2; i++) {
-        await roster.put('owner', {
-          jid: `c${i}@localhost`,
-          groups: [],
-          subscription: 'none',
-          askOut: false,
-          approved: false,
-        });
+        await storeRosterItem(small.strom.storage, 'owner', `c${i}`, 'none');
       }
       const client = await connectClient(small, { username: 'owner', resource: 'r' });
       expect((await setItem(client, '<item jid="last@localhost"/>')).attrs.type).toBe('result');

@@ -7,26 +7,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
-
-const NS_ROSTER = 'jabber:iq:roster';
-
-function rosterItem(el: Element): Element | undefined {
-  return el.getChild('query', NS_ROSTER)?.getChild('item');
-}
-
-/** A roster push about `jid` whose item has the given attributes (absent ones given as undefined). */
-function isPush(jid: string, attrs: Record<string, string | undefined> = {}) {
-  return (el: Element) => {
-    if (el.name !== 'iq' || el.attrs.type !== 'set') return false;
-    const item = rosterItem(el);
-    if (item?.attrs.jid !== jid) return false;
-    return Object.entries(attrs).every(([name, value]) => item.attrs[name] === value);
-  };
-}
-
-function isAnyPush(el: Element): boolean {
-  return el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query', NS_ROSTER) !== undefined;
-}
+import { becomeAvailable, isAnyRosterPush, isRosterPush, NS_ROSTER, storeRosterItem } from './im-helpers.js';
 
 function isPresence(type: string | undefined, from?: string) {
   return (el: Element) =>
@@ -60,9 +41,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const client = await connectClient(server, { username, resource });
     clients.push(client);
     await rosterOf(client);
-    await client.send('<presence/>');
-    // The server echoes a resource's presence to the account's own resources, this one included.
-    await client.inbox.waitFor(isPresence(undefined, client.jid), 5000, 'own presence');
+    await becomeAvailable(client);
     return client;
   }
 
@@ -89,7 +68,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     );
     for (const client of [a1, a2]) {
       await client.inbox.waitFor(
-        isPush(bobJid, { subscription: 'none', ask: 'subscribe' }),
+        isRosterPush(bobJid, { subscription: 'none', ask: 'subscribe' }),
         5000,
         'ask push',
       );
@@ -99,14 +78,22 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     expect(request.attrs.to).toBe(bobJid);
     expect(request.getChildText('status')).toBe('hi');
     // A pending request is not a roster item (RFC 6121 §3.1.3).
-    expect(await b.inbox.nothing(isAnyPush)).toBe(true);
+    expect(await b.inbox.nothing(isAnyRosterPush)).toBe(true);
     expect(await rosterOf(b)).toEqual({});
 
     // 2. Bob approves: Bob's item says from, Alice's says to, and Alice sees Bob online.
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'from', ask: undefined }), 5000, 'from push');
+    await b.inbox.waitFor(
+      isRosterPush(aliceJid, { subscription: 'from', ask: undefined }),
+      5000,
+      'from push',
+    );
     for (const client of [a1, a2]) {
-      await client.inbox.waitFor(isPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'to push');
+      await client.inbox.waitFor(
+        isRosterPush(bobJid, { subscription: 'to', ask: undefined }),
+        5000,
+        'to push',
+      );
       const approval = await client.inbox.waitFor(isPresence('subscribed'), 5000, 'approval');
       expect(approval.attrs.from).toBe(bobJid);
       await client.inbox.waitFor(isPresence(undefined, b.jid), 5000, "bob's presence");
@@ -114,15 +101,23 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
 
     // 3. Bob asks back and Alice approves from her second resource.
     await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'from', ask: 'subscribe' }), 5000, 'ask back');
+    await b.inbox.waitFor(
+      isRosterPush(aliceJid, { subscription: 'from', ask: 'subscribe' }),
+      5000,
+      'ask back',
+    );
     for (const client of [a1, a2]) {
       expect((await client.inbox.waitFor(isPresence('subscribe'), 5000, 'request back')).attrs.from).toBe(
         bobJid,
       );
     }
     await a2.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    for (const client of [a1, a2]) await client.inbox.waitFor(isPush(bobJid, { subscription: 'both' }));
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'both', ask: undefined }), 5000, 'both at bob');
+    for (const client of [a1, a2]) await client.inbox.waitFor(isRosterPush(bobJid, { subscription: 'both' }));
+    await b.inbox.waitFor(
+      isRosterPush(aliceJid, { subscription: 'both', ask: undefined }),
+      5000,
+      'both at bob',
+    );
     const presences = [
       await b.inbox.waitFor(isPresence(undefined, a1.jid), 5000, 'alice/one'),
       await b.inbox.waitFor(isPresence(undefined, a2.jid), 5000, 'alice/two'),
@@ -139,7 +134,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const aliceJid = `${alice}@localhost`;
     const a = await online(alice);
     await a.send(`<presence type="subscribe" to="${carol}@localhost"/>`);
-    await a.inbox.waitFor(isPush(`${carol}@localhost`, { ask: 'subscribe' }));
+    await a.inbox.waitFor(isRosterPush(`${carol}@localhost`, { ask: 'subscribe' }));
 
     // Connected but not yet available: requests go to available resources only.
     const c = await connectClient(server, { username: carol, resource: 'r' });
@@ -175,31 +170,31 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
     await a.inbox.waitFor(isPresence('subscribe', bobJid));
     await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'both' }));
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'both' }));
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'both' }));
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
 
     // Alice stops following Bob: she goes to "from", Bob to "to", and Alice sees Bob go offline.
     await a.send(`<presence type="unsubscribe" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'from' }), 5000, 'alice from');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'from' }), 5000, 'alice from');
     await a.inbox.waitFor(isPresence('unavailable', b.jid), 5000, 'bob unavailable at alice');
     const unsubscribe = await b.inbox.waitFor(isPresence('unsubscribe'), 5000, 'unsubscribe at bob');
     expect(unsubscribe.attrs.from).toBe(aliceJid);
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'to' }), 5000, 'bob to');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'to' }), 5000, 'bob to');
 
     // Alice cancels Bob's subscription to her: both at none, Bob sees Alice go offline.
     await a.send(`<presence type="unsubscribed" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'none', ask: undefined }), 5000, 'alice none');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'none', ask: undefined }), 5000, 'alice none');
     await b.inbox.waitFor(isPresence('unavailable', a.jid), 5000, 'alice unavailable at bob');
     expect((await b.inbox.waitFor(isPresence('unsubscribed'), 5000, 'unsubscribed at bob')).attrs.from).toBe(
       aliceJid,
     );
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
 
     // With nothing left to end, repeating either changes nothing and reaches no one.
     drain(a, b);
     await a.send(`<presence type="unsubscribed" to="${bobJid}"/>`);
     expect(await b.inbox.nothing(isPresence('unsubscribed'))).toBe(true);
-    expect(await a.inbox.nothing(isAnyPush, 100)).toBe(true);
+    expect(await a.inbox.nothing(isAnyRosterPush, 100)).toBe(true);
   });
 
   it('lets a request be declined with unsubscribed', async () => {
@@ -211,7 +206,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.inbox.waitFor(isPresence('subscribe', `${alice}@localhost`));
     await b.send(`<presence type="unsubscribed" to="${alice}@localhost"/>`);
     await a.inbox.waitFor(
-      isPush(`${bob}@localhost`, { subscription: 'none', ask: undefined }),
+      isRosterPush(`${bob}@localhost`, { subscription: 'none', ask: undefined }),
       5000,
       'declined',
     );
@@ -226,11 +221,11 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const b = await online(bob);
     await a.send(`<presence type="subscribe" to="${bob}@localhost"/>`);
     await b.inbox.waitFor(isPresence('subscribe', `${alice}@localhost`));
-    await a.inbox.waitFor(isPush(`${bob}@localhost`, { ask: 'subscribe' }));
+    await a.inbox.waitFor(isRosterPush(`${bob}@localhost`, { ask: 'subscribe' }));
 
     await a.send(`<presence type="subscribe" to="${bob}@localhost"/>`);
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
-    expect(await a.inbox.nothing(isAnyPush, 100)).toBe(true);
+    expect(await a.inbox.nothing(isAnyRosterPush, 100)).toBe(true);
   });
 
   it("answers for the contact when the requester's server lost track of an existing subscription", async () => {
@@ -242,21 +237,15 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
     await b.inbox.waitFor(isPresence('subscribe'));
     await b.send(`<presence type="subscribed" to="${alice}@localhost"/>`);
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'to' }));
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to' }));
 
     // Alice's side forgets the subscription (as after a restore from an old backup) and she asks again:
     // Bob's server answers for Bob (RFC 6121 §3.1.3), with his presence, and Bob is not bothered.
-    await server.strom.storage.roster.put(alice, {
-      jid: bobJid,
-      groups: [],
-      subscription: 'none',
-      askOut: false,
-      approved: false,
-    });
+    await storeRosterItem(server.strom.storage, alice, bob, 'none');
     drain(a, b);
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
     await a.inbox.waitFor(isPresence('subscribed', bobJid), 5000, 'automatic approval');
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'to again');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'to again');
     await a.inbox.waitFor(isPresence(undefined, b.jid), 5000, 'presence again');
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
   });
@@ -270,14 +259,16 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
     await b.inbox.waitFor(isPresence('subscribe'));
     await b.send(`<presence type="subscribed" to="${alice}@localhost"/>`);
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'to' }));
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to' }));
     await a.inbox.waitFor(isPresence('subscribed', bobJid));
 
     // In sync, Bob's automatic answer changes nothing at Alice's server and is not delivered (A.3.3).
     drain(a, b);
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
-    expect(await a.inbox.nothing((el) => isPresence('subscribed')(el) || isAnyPush(el), 100)).toBe(true);
+    expect(await a.inbox.nothing((el) => isPresence('subscribed')(el) || isAnyRosterPush(el), 100)).toBe(
+      true,
+    );
   });
 
   it('makes a request to a nonexistent account unobservable', async () => {
@@ -285,7 +276,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const a = await online(alice);
     await a.send('<presence type="subscribe" to="nobody-here@localhost"/>');
     // The sender's own roster records the request, exactly as for an account that never answers.
-    await a.inbox.waitFor(isPush('nobody-here@localhost', { subscription: 'none', ask: 'subscribe' }));
+    await a.inbox.waitFor(isRosterPush('nobody-here@localhost', { subscription: 'none', ask: 'subscribe' }));
     expect(
       await a.inbox.nothing((el) => el.name === 'presence' && el.attrs.from?.startsWith('nobody') === true),
     ).toBe(true);
@@ -301,7 +292,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     expect(await second.inbox.nothing((el) => el.name === 'presence' && el.attrs.type !== undefined)).toBe(
       true,
     );
-    expect(await first.inbox.nothing(isAnyPush, 100)).toBe(true);
+    expect(await first.inbox.nothing(isAnyRosterPush, 100)).toBe(true);
     expect(await rosterOf(first)).toEqual({});
   });
 
@@ -315,7 +306,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
 
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
     await b.inbox.waitFor(
-      isPush(aliceJid, { subscription: 'none', approved: 'true' }),
+      isRosterPush(aliceJid, { subscription: 'none', approved: 'true' }),
       5000,
       'pre-approval push',
     );
@@ -324,9 +315,13 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
 
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
     await a.inbox.waitFor(isPresence('subscribed', bobJid), 5000, 'automatic approval');
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'alice to');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'alice to');
     await a.inbox.waitFor(isPresence(undefined, b.jid), 5000, "bob's presence");
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'from', approved: undefined }), 5000, 'bob from');
+    await b.inbox.waitFor(
+      isRosterPush(aliceJid, { subscription: 'from', approved: undefined }),
+      5000,
+      'bob from',
+    );
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
   });
 
@@ -337,9 +332,9 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const a = await online(alice);
     const b = await online(bob);
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { approved: 'true' }));
+    await b.inbox.waitFor(isRosterPush(aliceJid, { approved: 'true' }));
     await b.send(`<presence type="unsubscribed" to="${aliceJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { approved: undefined }), 5000, 'withdrawn');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { approved: undefined }), 5000, 'withdrawn');
 
     await a.send(`<presence type="subscribe" to="${bob}@localhost"/>`);
     await b.inbox.waitFor(isPresence('subscribe', aliceJid), 5000, 'request delivered to bob');
@@ -357,7 +352,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     expect(blocked.attrs.type).toBe('result');
 
     await a.send(`<presence type="subscribe" to="${bob}@localhost"/>`);
-    await a.inbox.waitFor(isPush(`${bob}@localhost`, { ask: 'subscribe' }));
+    await a.inbox.waitFor(isRosterPush(`${bob}@localhost`, { ask: 'subscribe' }));
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
     expect(await a.inbox.nothing(isPresence('error'), 100)).toBe(true);
 
@@ -379,17 +374,17 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
     await a.inbox.waitFor(isPresence('subscribe'));
     await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'both' }));
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
 
     const removed = await a.iq(
       `<iq type="set"><query xmlns="${NS_ROSTER}"><item jid="${bobJid}" subscription="remove"/></query></iq>`,
     );
     expect(removed.attrs.type).toBe('result');
-    await a.inbox.waitFor(isPush(bobJid, { subscription: 'remove' }), 5000, 'removal push');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'remove' }), 5000, 'removal push');
     await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), 5000, 'unsubscribe');
     await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), 5000, 'unsubscribed');
     await b.inbox.waitFor(isPresence('unavailable', a.jid), 5000, 'alice unavailable at bob');
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
     expect(await rosterOf(a)).toEqual({});
   });
 
@@ -406,12 +401,12 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
     await a.inbox.waitFor(isPresence('subscribe'));
     await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'both' }));
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
 
     await server.strom.xmpp.deleteAccount(alice);
     await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), 5000, 'unsubscribe');
     await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), 5000, 'unsubscribed');
-    await b.inbox.waitFor(isPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
     expect((await rosterOf(b))[aliceJid]).toMatchObject({ subscription: 'none' });
   });
 });

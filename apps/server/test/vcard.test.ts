@@ -9,6 +9,7 @@ import {
   type TestClient,
   type TestServer,
 } from './harness.js';
+import { discoFeatures, errorCondition } from './im-helpers.js';
 
 const NS_VCARD = 'vcard-temp';
 const NS_UPDATE = 'vcard-temp:x:update';
@@ -29,10 +30,6 @@ function vcardWithPhoto(image: Buffer, name = 'Someone'): string {
 /** The photo hash a presence announces: undefined without x-update or photo, '' for an empty photo. */
 function photoOf(presence: Element): string | undefined {
   return presence.getChild('x', NS_UPDATE)?.getChild('photo')?.text();
-}
-
-function errorCondition(reply: Element): string | undefined {
-  return reply.getChild('error')?.elements()[0]?.localName;
 }
 
 describe.each(STORAGE_KINDS)('vCards and avatar hashes (%s)', (storage) => {
@@ -150,14 +147,7 @@ describe.each(STORAGE_KINDS)('vCards and avatar hashes (%s)', (storage) => {
 
   it('advertises vcard-temp on accounts', async () => {
     const bob = await connectClient(server, { username: 'bob' });
-    const info = await bob.iq(
-      '<iq type="get" to="bob@localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>',
-    );
-    const features = info
-      .getChild('query')!
-      .getChildren('feature')
-      .map((f) => f.attrs.var);
-    expect(features).toContain(NS_VCARD);
+    expect(await discoFeatures(bob, 'bob@localhost')).toContain(NS_VCARD);
     await bob.stop();
   });
 
