@@ -25,6 +25,28 @@ async function rosterOf(client: TestClient): Promise<Record<string, Record<strin
   return Object.fromEntries(items.map((item) => [item.attrs.jid!, { ...item.attrs }]));
 }
 
+const bareOf = (client: TestClient) => client.jid.split('/')[0]!;
+
+/** `a` asks `b` for a subscription and `b` approves: `a`'s roster then says "to". */
+async function subscribeTo(a: TestClient, b: TestClient): Promise<void> {
+  await a.send(`<presence type="subscribe" to="${bareOf(b)}"/>`);
+  await b.inbox.waitFor(isPresence('subscribe', bareOf(a)));
+  await b.send(`<presence type="subscribed" to="${bareOf(a)}"/>`);
+  await a.inbox.waitFor(isRosterPush(bareOf(b), { subscription: 'to' }));
+}
+
+/** Each asks the other and each approves, through the protocol: both rosters then say "both". */
+async function subscribeBothWays(a: TestClient, b: TestClient): Promise<void> {
+  await a.send(`<presence type="subscribe" to="${bareOf(b)}"/>`);
+  await b.inbox.waitFor(isPresence('subscribe', bareOf(a)));
+  await b.send(`<presence type="subscribed" to="${bareOf(a)}"/>`);
+  await b.send(`<presence type="subscribe" to="${bareOf(a)}"/>`);
+  await a.inbox.waitFor(isPresence('subscribe', bareOf(b)));
+  await a.send(`<presence type="subscribed" to="${bareOf(b)}"/>`);
+  await a.inbox.waitFor(isRosterPush(bareOf(b), { subscription: 'both' }));
+  await b.inbox.waitFor(isRosterPush(bareOf(a), { subscription: 'both' }));
+}
+
 describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
   let server: TestServer;
   let counter = 0;
@@ -163,15 +185,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const bobJid = `${bob}@localhost`;
     const a = await online(alice);
     const b = await online(bob);
-    // Mutual subscription first.
-    await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPresence('subscribe', aliceJid));
-    await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribe', bobJid));
-    await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'both' }));
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
+    await subscribeBothWays(a, b);
 
     // Alice stops following Bob: she goes to "from", Bob to "to", and Alice sees Bob go offline.
     await a.send(`<presence type="unsubscribe" to="${bobJid}"/>`);
@@ -234,10 +248,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const bobJid = `${bob}@localhost`;
     const a = await online(alice);
     const b = await online(bob);
-    await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPresence('subscribe'));
-    await b.send(`<presence type="subscribed" to="${alice}@localhost"/>`);
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to' }));
+    await subscribeTo(a, b);
 
     // Alice's side forgets the subscription (as after a restore from an old backup) and she asks again:
     // Bob's server answers for Bob (RFC 6121 §3.1.3), with his presence, and Bob is not bothered.
@@ -256,10 +267,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const bobJid = `${bob}@localhost`;
     const a = await online(alice);
     const b = await online(bob);
-    await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPresence('subscribe'));
-    await b.send(`<presence type="subscribed" to="${alice}@localhost"/>`);
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to' }));
+    await subscribeTo(a, b);
     await a.inbox.waitFor(isPresence('subscribed', bobJid));
 
     // In sync, Bob's automatic answer changes nothing at Alice's server and is not delivered (A.3.3).
@@ -368,13 +376,7 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const bobJid = `${bob}@localhost`;
     const a = await online(alice);
     const b = await online(bob);
-    await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPresence('subscribe'));
-    await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribe'));
-    await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
+    await subscribeBothWays(a, b);
 
     const removed = await a.iq(
       `<iq type="set"><query xmlns="${NS_ROSTER}"><item jid="${bobJid}" subscription="remove"/></query></iq>`,
@@ -392,16 +394,9 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     const alice = await newUser('alice');
     const bob = await newUser('bob');
     const aliceJid = `${alice}@localhost`;
-    const bobJid = `${bob}@localhost`;
     const a = await online(alice);
     const b = await online(bob);
-    await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isPresence('subscribe'));
-    await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribe'));
-    await a.send(`<presence type="subscribed" to="${bobJid}"/>`);
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'both' }));
+    await subscribeBothWays(a, b);
 
     await server.strom.xmpp.deleteAccount(alice);
     await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), 5000, 'unsubscribe');
