@@ -1,8 +1,5 @@
-import { createCluster, InProcessHub } from '@strom/cluster';
-import { XmppServer } from '@strom/core';
 import { JID } from '@strom/jid';
-import { defaultModules, itemCovers, matchesBlocklist, presenceTargets } from '@strom/modules';
-import { createTestStorage, type Storage } from '@strom/storage';
+import { itemCovers, matchesBlocklist, presenceTargets } from '@strom/modules';
 import type { Element } from '@strom/xml';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
@@ -18,9 +15,11 @@ import {
   condition,
   errorFor,
   messageWith,
+  type NodePair,
   online,
   PipeClient,
   POLL,
+  startNodePair,
 } from './message-helpers.js';
 
 const NS_BLOCKING = 'urn:xmpp:blocking';
@@ -337,49 +336,33 @@ describe('blocklist matching (XEP-0191 §5)', () => {
 });
 
 describe.each(STORAGE_KINDS)('blocking across nodes (%s)', (storage) => {
-  let a: XmppServer;
-  let b: XmppServer;
-  let shared: Storage;
-  const accounts = accountFactory((username) => a.createAccount(username, 'secret'));
+  let nodes: NodePair;
+  const accounts = accountFactory((username) => nodes.a.createAccount(username, 'secret'));
 
   beforeAll(async () => {
-    shared = await createTestStorage(storage);
-    const hub = new InProcessHub();
-    const node = (nodeId: string) =>
-      new XmppServer({
-        domain: 'localhost',
-        storage: shared,
-        cluster: createCluster({ hub, nodeId }),
-        modules: defaultModules(),
-      });
-    a = node('node-a');
-    b = node('node-b');
-    await a.start();
-    await b.start();
+    nodes = await startNodePair(storage);
   });
-  afterAll(async () => {
-    await a.stop();
-    await b.stop();
-    await shared.close();
-  });
+  afterAll(() => nodes.stop());
+
+  /** Blocks `jid` for the client's account and waits for the answer. */
+  const blockVia = async (client: PipeClient, id: string, jid: string) => {
+    client.stanza(
+      `<iq xmlns="jabber:client" type="set" id="${id}"><block xmlns="${NS_BLOCKING}"><item jid="${jid}"/></block></iq>`,
+    );
+    await client.next(`id="${id}"`);
+  };
 
   it('takes effect at once on the node of the blocked sender, and so does unblocking', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
-    const sender = await PipeClient.online(a, alice!, 'desk');
-    const user = await PipeClient.online(b, bob!, 'phone');
-    const say = (body: string) =>
-      sender.stanza(
-        `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>${body}</body></message>`,
-      );
+    const sender = await PipeClient.online(nodes.a, alice!, 'desk');
+    const user = await PipeClient.online(nodes.b, bob!, 'phone');
+    const say = (body: string) => sender.chat(`${bob}@localhost`, body);
 
     // Node A now holds bob's (empty) blocklist in its cache.
     say('before');
     await user.next('before');
 
-    user.stanza(
-      `<iq xmlns="jabber:client" type="set" id="b1"><block xmlns="${NS_BLOCKING}"><item jid="${alice}@localhost"/></block></iq>`,
-    );
-    await user.next('id="b1"');
+    await blockVia(user, 'b1', `${alice}@localhost`);
     say('while blocked');
     const error = await sender.nextStanza('while blocked');
     expect(error.attrs.type).toBe('error');
@@ -394,53 +377,37 @@ describe.each(STORAGE_KINDS)('blocking across nodes (%s)', (storage) => {
 
   it('keeps out a blocked user who logs in later on a node that had the list cached', async ({ expect }) => {
     const [alice, bob, carol] = await accounts('alice', 'bob', 'carol');
-    const sender = await PipeClient.online(a, alice!, 'desk');
-    const user = await PipeClient.online(b, bob!, 'phone');
+    const sender = await PipeClient.online(nodes.a, alice!, 'desk');
+    const user = await PipeClient.online(nodes.b, bob!, 'phone');
     // Node A caches bob's (empty) blocklist while routing alice's message.
-    sender.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>warm</body></message>`,
-    );
+    sender.chat(`${bob}@localhost`, 'warm');
     await user.next('warm');
     // carol has no session anywhere when bob blocks her, so no node is told about her.
-    user.stanza(
-      `<iq xmlns="jabber:client" type="set" id="b2"><block xmlns="${NS_BLOCKING}"><item jid="${carol}@localhost"/></block></iq>`,
-    );
-    await user.next('id="b2"');
+    await blockVia(user, 'b2', `${carol}@localhost`);
 
-    const late = await PipeClient.online(a, carol!, 'late');
-    late.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>let me in</body></message>`,
-    );
+    const late = await PipeClient.online(nodes.a, carol!, 'late');
+    late.chat(`${bob}@localhost`, 'let me in');
     expect(condition(await late.nextStanza('let me in'))?.name).toBe('service-unavailable');
     expect(user.count('let me in')).toBe(0);
     // Everyone else on node A still gets through.
-    sender.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>still fine</body></message>`,
-    );
+    sender.chat(`${bob}@localhost`, 'still fine');
     await user.next('still fine');
   });
 
   it("applies the user's own block on a node they log in to later", async ({ expect }) => {
     const [alice, bob, carol] = await accounts('alice', 'bob', 'carol');
-    const warmer = await PipeClient.online(a, carol!, 'desk');
-    const phone = await PipeClient.online(b, bob!, 'phone');
+    const warmer = await PipeClient.online(nodes.a, carol!, 'desk');
+    const phone = await PipeClient.online(nodes.b, bob!, 'phone');
     // Node A caches bob's (empty) blocklist while routing carol's message.
-    warmer.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>warm</body></message>`,
-    );
+    warmer.chat(`${bob}@localhost`, 'warm');
     await phone.next('warm');
     // alice is offline: only node B hears of the block.
-    phone.stanza(
-      `<iq xmlns="jabber:client" type="set" id="b3"><block xmlns="${NS_BLOCKING}"><item jid="${alice}@localhost"/></block></iq>`,
-    );
-    await phone.next('id="b3"');
+    await blockVia(phone, 'b3', `${alice}@localhost`);
 
-    const laptop = await PipeClient.online(a, bob!, 'laptop');
-    laptop.stanza(
-      `<message xmlns="jabber:client" to="${alice}@localhost" type="chat"><body>blocked one</body></message>`,
-    );
+    const laptop = await PipeClient.online(nodes.a, bob!, 'laptop');
+    laptop.chat(`${alice}@localhost`, 'blocked one');
     const error = await laptop.nextStanza('blocked one');
     expect(condition(error)?.name).toBe('not-acceptable');
-    expect(await shared.offline.count(alice!)).toBe(0);
+    expect(await nodes.storage.offline.count(alice!)).toBe(0);
   });
 });

@@ -1,4 +1,7 @@
-import type { Transport, XmppServer } from '@strom/core';
+import { createCluster, InProcessHub } from '@strom/cluster';
+import { type Transport, XmppServer } from '@strom/core';
+import { defaultModules } from '@strom/modules';
+import { createTestStorage, type Storage, type StorageKind } from '@strom/storage';
 import { type Element, parseFrame } from '@strom/xml';
 import { connectClient, type TestClient, type TestServer } from './harness.js';
 import { becomeAvailable } from './im-helpers.js';
@@ -32,6 +35,40 @@ export function accountFactory(create: (username: string) => Promise<unknown>) {
     const usernames = names.map((name) => `${name}${suffix}`);
     for (const username of usernames) await create(username);
     return usernames as { [K in keyof T]: string };
+  };
+}
+
+/** Two nodes of one deployment in this process: one storage, and an in-process hub between them. */
+export interface NodePair {
+  a: XmppServer;
+  b: XmppServer;
+  storage: Storage;
+  stop(): Promise<void>;
+}
+
+export async function startNodePair(kind: StorageKind): Promise<NodePair> {
+  const storage = await createTestStorage(kind);
+  const hub = new InProcessHub();
+  const node = (nodeId: string) =>
+    new XmppServer({
+      domain: 'localhost',
+      storage,
+      cluster: createCluster({ hub, nodeId }),
+      modules: defaultModules(),
+    });
+  const a = node('node-a');
+  const b = node('node-b');
+  await a.start();
+  await b.start();
+  return {
+    a,
+    b,
+    storage,
+    async stop() {
+      await a.stop();
+      await b.stop();
+      await storage.close();
+    },
   };
 }
 
@@ -76,6 +113,10 @@ export class PipeClient implements Transport {
   /** Sends a stanza (or any frame) from the client. */
   stanza(xml: string): void {
     this.receive(xml);
+  }
+
+  chat(to: string, body: string): void {
+    this.stanza(`<message xmlns="jabber:client" to="${to}" type="chat"><body>${body}</body></message>`);
   }
 
   send(frame: string): void {

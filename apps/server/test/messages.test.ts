@@ -1,7 +1,3 @@
-import { createCluster, InProcessHub } from '@strom/cluster';
-import { XmppServer } from '@strom/core';
-import { defaultModules } from '@strom/modules';
-import { createTestStorage, type Storage } from '@strom/storage';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { STORAGE_KINDS, startTestServer, type TestClient, type TestServer } from './harness.js';
 import {
@@ -9,9 +5,11 @@ import {
   condition,
   errorFor,
   messageWith,
+  type NodePair,
   online,
   PipeClient,
   POLL,
+  startNodePair,
 } from './message-helpers.js';
 
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -198,78 +196,52 @@ describe.concurrent.each(STORAGE_KINDS)('message delivery (%s)', (storage) => {
 });
 
 describe.each(STORAGE_KINDS)('message delivery across nodes (%s)', (storage) => {
-  let a: XmppServer;
-  let b: XmppServer;
-  let shared: Storage;
-  const accounts = accountFactory((username) => a.createAccount(username, 'secret'));
+  let nodes: NodePair;
+  const accounts = accountFactory((username) => nodes.a.createAccount(username, 'secret'));
 
   beforeAll(async () => {
-    shared = await createTestStorage(storage);
-    const hub = new InProcessHub();
-    const node = (nodeId: string) =>
-      new XmppServer({
-        domain: 'localhost',
-        storage: shared,
-        cluster: createCluster({ hub, nodeId }),
-        modules: defaultModules(),
-      });
-    a = node('node-a');
-    b = node('node-b');
-    await a.start();
-    await b.start();
+    nodes = await startNodePair(storage);
   });
-  afterAll(async () => {
-    await a.stop();
-    await b.stop();
-    await shared.close();
-  });
+  afterAll(() => nodes.stop());
 
   /** A directory entry for a resource on a node that died and is not yet cleaned up. */
   const ghost = (jid: string, priority: number) =>
-    a.cluster.register({ jid, node: 'node-gone', priority, available: true, interested: false });
+    nodes.a.cluster.register({ jid, node: 'node-gone', priority, available: true, interested: false });
 
   it('reaches a resource on another node and back', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
-    const onA = await PipeClient.online(a, alice!, 'desk');
-    const onB = await PipeClient.online(b, bob!, 'phone');
-    onA.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>across</body></message>`,
-    );
+    const onA = await PipeClient.online(nodes.a, alice!, 'desk');
+    const onB = await PipeClient.online(nodes.b, bob!, 'phone');
+    onA.chat(`${bob}@localhost`, 'across');
     const got = await onB.nextStanza('across');
     expect(got.attrs.from).toBe(onA.jid);
-    onB.stanza(
-      `<message xmlns="jabber:client" to="${alice}@localhost" type="chat"><body>and back</body></message>`,
-    );
+    onB.chat(`${alice}@localhost`, 'and back');
     expect((await onA.nextStanza('and back')).attrs.from).toBe(onB.jid);
   });
 
   it('re-routes once to the next resource when the chosen ones sit on a dead node', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
-    const sender = await PipeClient.online(a, alice!, 'desk');
-    const phone = await PipeClient.online(b, bob!, 'phone', 1);
+    const sender = await PipeClient.online(nodes.a, alice!, 'desk');
+    const phone = await PipeClient.online(nodes.b, bob!, 'phone', 1);
     await ghost(`${bob}@localhost/gone-1`, 10);
     await ghost(`${bob}@localhost/gone-2`, 10);
-    sender.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>survivor</body></message>`,
-    );
+    sender.chat(`${bob}@localhost`, 'survivor');
     await phone.next('survivor');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(phone.count('survivor')).toBe(0);
     expect(sender.count('type="error"')).toBe(0);
-    expect(await shared.offline.count(bob!)).toBe(0);
+    expect(await nodes.storage.offline.count(bob!)).toBe(0);
   });
 
   it('stores the message once when its only resources sit on a dead node', async ({ expect }) => {
     const [alice, bob] = await accounts('alice', 'bob');
-    const sender = await PipeClient.online(a, alice!, 'desk');
+    const sender = await PipeClient.online(nodes.a, alice!, 'desk');
     await ghost(`${bob}@localhost/gone-1`, 5);
     await ghost(`${bob}@localhost/gone-2`, 5);
-    sender.stanza(
-      `<message xmlns="jabber:client" to="${bob}@localhost" type="chat"><body>later</body></message>`,
-    );
-    await expect.poll(() => shared.offline.count(bob!), POLL).toBe(1);
+    sender.chat(`${bob}@localhost`, 'later');
+    await expect.poll(() => nodes.storage.offline.count(bob!), POLL).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await shared.offline.count(bob!)).toBe(1);
+    expect(await nodes.storage.offline.count(bob!)).toBe(1);
     expect(sender.count('type="error"')).toBe(0);
   });
 });
