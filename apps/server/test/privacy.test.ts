@@ -10,11 +10,11 @@ import WebSocket from 'ws';
 import { type Strom, startStrom } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { connectClient, STORAGE_KINDS, type TestClient } from './harness.js';
+import { messageWith, POLL } from './message-helpers.js';
 
 /** The sender's real address as a trusted proxy reports it; it must never leave the server. */
 const CLIENT_ADDRESS = '203.0.113.77';
 const PROXY_ADDRESS = '127.0.0.1';
-const POLL = { timeout: 10_000, interval: 50 };
 /** Every message body in the exchange, none of which may show up in the log. */
 const BODIES = {
   toBob: 'privacy-body-alice-to-bob',
@@ -132,7 +132,6 @@ async function recordedClient(
   return { client, received };
 }
 
-const messageWith = (body: string) => (s: Element) => s.name === 'message' && s.getChildText('body') === body;
 const presenceFrom = (jid: string, type?: string) => (s: Element) =>
   s.name === 'presence' && s.attrs.from === jid && s.attrs.type === type;
 
