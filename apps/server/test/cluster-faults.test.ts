@@ -14,6 +14,7 @@ import {
   streamErrorOf,
   TEST_REDIS_URL,
   TestCluster,
+  trackedOnline,
   waitUntil,
 } from './cluster-harness.js';
 import { connectClient, RawClient, type TestClient } from './harness.js';
@@ -24,11 +25,7 @@ const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 describe('node failures', () => {
   let cluster: TestCluster;
   const clients: TestClient[] = [];
-  const login = async (...args: Parameters<typeof online>) => {
-    const client = await online(...args);
-    clients.push(client);
-    return client;
-  };
+  const login = trackedOnline(clients);
 
   beforeAll(async () => {
     cluster = await TestCluster.create('faults');

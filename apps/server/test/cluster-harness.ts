@@ -329,6 +329,15 @@ export async function online(
   return client;
 }
 
+/** `online` for a suite that stops its clients at the end: every client it logs in joins `clients`. */
+export function trackedOnline(clients: TestClient[]): typeof online {
+  return async (...args) => {
+    const client = await online(...args);
+    clients.push(client);
+    return client;
+  };
+}
+
 /**
  * Waits until the server has processed everything the client sent so far: a session handles its
  * stanzas strictly in order, so the answer to a ping comes after all of them.

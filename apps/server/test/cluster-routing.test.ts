@@ -8,11 +8,11 @@ import {
   isAvailableFrom,
   isMessageWith,
   isUnavailableFrom,
-  online,
   settled,
   sleep,
   streamErrorOf,
   TestCluster,
+  trackedOnline,
   waitUntil,
 } from './cluster-harness.js';
 import { connectClient, type TestClient, xmlOf } from './harness.js';
@@ -36,12 +36,7 @@ describe('routing across three nodes', () => {
   let b: InProcessNode;
   let c: InProcessNode;
   const clients: TestClient[] = [];
-
-  const login = async (...args: Parameters<typeof online>) => {
-    const client = await online(...args);
-    clients.push(client);
-    return client;
-  };
+  const login = trackedOnline(clients);
 
   beforeAll(async () => {
     cluster = await TestCluster.create('routing');
