@@ -79,10 +79,9 @@ export async function selfSignedCertificate(dir: string): Promise<{ certFile: st
   return { certFile, keyFile };
 }
 
-/** `nginx -t`: resolves with its output, rejects with it when the configuration is invalid. */
-export async function nginxConfigTest(confFile: string, prefix: string): Promise<string> {
-  const { stdout, stderr } = await run('nginx', [
-    '-t',
+/** nginx's command line for a configuration under `prefix`: errors to stderr, the pid file in the prefix. */
+function nginxArgs(confFile: string, prefix: string, directives = ''): string[] {
+  return [
     '-p',
     prefix,
     '-c',
@@ -90,8 +89,13 @@ export async function nginxConfigTest(confFile: string, prefix: string): Promise
     '-e',
     'stderr',
     '-g',
-    `pid ${path.join(prefix, 'nginx.pid')};`,
-  ]);
+    `${directives}pid ${path.join(prefix, 'nginx.pid')};`,
+  ];
+}
+
+/** `nginx -t`: resolves with its output, rejects with it when the configuration is invalid. */
+export async function nginxConfigTest(confFile: string, prefix: string): Promise<string> {
+  const { stdout, stderr } = await run('nginx', ['-t', ...nginxArgs(confFile, prefix)]);
   return stdout + stderr;
 }
 
@@ -103,20 +107,9 @@ export interface RunningNginx {
 
 /** nginx in the foreground with the given configuration; resolves once it accepts connections. */
 export async function startNginx(confFile: string, prefix: string, port: number): Promise<RunningNginx> {
-  const child = spawn(
-    'nginx',
-    [
-      '-p',
-      prefix,
-      '-c',
-      confFile,
-      '-e',
-      'stderr',
-      '-g',
-      `daemon off; pid ${path.join(prefix, 'nginx.pid')};`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('nginx', nginxArgs(confFile, prefix, 'daemon off; '), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     output += chunk.toString();
