@@ -1,20 +1,10 @@
 import { copyEnvelope } from './envelope-copy.js';
 import { splitFullJid } from './jid.js';
-import { Listeners } from './listeners.js';
-import { describeHandlerError, fallbackLog } from './log.js';
+import { fallbackLog } from './log.js';
+import { ClusterNodeBase } from './node-base.js';
 import { randomNodeId } from './node-id.js';
 import { SessionTable } from './session-table.js';
-import type {
-  Cluster,
-  ClusterLog,
-  Envelope,
-  EnvelopeHandler,
-  NodeDownHandler,
-  NodeStatus,
-  SessionEntry,
-  SessionPatch,
-  StatusHandler,
-} from './types.js';
+import type { Cluster, ClusterLog, Envelope, NodeStatus, SessionEntry, SessionPatch } from './types.js';
 
 /**
  * The shared state of in-process nodes: one directory and the set of running nodes. Several
@@ -66,23 +56,13 @@ export interface InProcessOptions {
   log?: ClusterLog;
 }
 
-export class InProcessCluster implements Cluster {
-  readonly nodeId: string;
+export class InProcessCluster extends ClusterNodeBase implements Cluster {
   private readonly hub: InProcessHub;
-  private readonly envelopeListeners: Listeners<[Envelope, string]>;
-  private readonly nodeDownListeners: Listeners<[string, SessionEntry[]]>;
-  private readonly statusListeners: Listeners<[NodeStatus]>;
   private running = false;
 
   constructor(opts: InProcessOptions = {}) {
-    this.nodeId = opts.nodeId ?? randomNodeId();
+    super(opts.nodeId ?? randomNodeId(), opts.log ?? fallbackLog);
     this.hub = opts.hub ?? new InProcessHub();
-    const log = opts.log ?? fallbackLog;
-    const onError = (error: unknown) =>
-      log.warn({ node: this.nodeId, ...describeHandlerError(error) }, 'cluster handler failed');
-    this.envelopeListeners = new Listeners(onError);
-    this.nodeDownListeners = new Listeners(onError);
-    this.statusListeners = new Listeners(onError);
   }
 
   async start(): Promise<void> {
@@ -148,18 +128,6 @@ export class InProcessCluster implements Cluster {
     // Delivered from the microtask queue: never inside send(), and in the order sent.
     queueMicrotask(() => target.receive(copy, this.nodeId));
     return true;
-  }
-
-  onEnvelope(handler: EnvelopeHandler): void {
-    this.envelopeListeners.add(handler);
-  }
-
-  onNodeDown(handler: NodeDownHandler): void {
-    this.nodeDownListeners.add(handler);
-  }
-
-  onStatusChange(handler: StatusHandler): void {
-    this.statusListeners.add(handler);
   }
 
   /** @internal */

@@ -1,23 +1,13 @@
 import { type ChainableCommander, Redis, type RedisOptions } from 'ioredis';
 import { decodeEntry, decodeEnvelope, encodeEntry, encodeEnvelope } from './codec.js';
 import { splitFullJid } from './jid.js';
-import { Listeners } from './listeners.js';
-import { describeError, describeHandlerError, fallbackLog } from './log.js';
+import { describeError, fallbackLog } from './log.js';
+import { ClusterNodeBase } from './node-base.js';
 import { randomNodeId } from './node-id.js';
 import { RedisKeys } from './redis-keys.js';
 import { SCRIPTS, type ScriptCommands } from './redis-scripts.js';
 import { SessionTable } from './session-table.js';
-import type {
-  Cluster,
-  ClusterLog,
-  Envelope,
-  EnvelopeHandler,
-  NodeDownHandler,
-  NodeStatus,
-  SessionEntry,
-  SessionPatch,
-  StatusHandler,
-} from './types.js';
+import type { Cluster, ClusterLog, Envelope, NodeStatus, SessionEntry, SessionPatch } from './types.js';
 
 export interface RedisClusterOptions {
   url: string;
@@ -48,10 +38,8 @@ const CLEANUP_CHUNK = 500;
  * is unreachable the directory falls back to that mirror, and once Redis is back the mirror (plus
  * removals made meanwhile) is written back before the node reports 'ok' again.
  */
-export class RedisCluster implements Cluster {
-  readonly nodeId: string;
+export class RedisCluster extends ClusterNodeBase implements Cluster {
   private readonly keys: RedisKeys;
-  private readonly log: ClusterLog;
   private readonly heartbeatMs: number;
   private readonly nodeTtlMs: number;
   private readonly sweepMs: number;
@@ -60,9 +48,6 @@ export class RedisCluster implements Cluster {
   private readonly local = new SessionTable();
   /** Removals Redis has not seen yet: full JID → node the entry must still belong to. */
   private readonly pendingRemovals = new Map<string, string>();
-  private readonly envelopeListeners: Listeners<[Envelope, string]>;
-  private readonly nodeDownListeners: Listeners<[string, SessionEntry[]]>;
-  private readonly statusListeners: Listeners<[NodeStatus]>;
 
   private phase: 'idle' | 'starting' | 'running' | 'closed' = 'idle';
   private commandsReady = false;
@@ -81,17 +66,11 @@ export class RedisCluster implements Cluster {
   private timers: NodeJS.Timeout[] = [];
 
   constructor(opts: RedisClusterOptions) {
-    this.nodeId = opts.nodeId ?? randomNodeId();
+    super(opts.nodeId ?? randomNodeId(), opts.log ?? fallbackLog);
     this.keys = new RedisKeys(opts.keyPrefix ?? 'strom:');
-    this.log = opts.log ?? fallbackLog;
     this.heartbeatMs = opts.heartbeatMs ?? 3000;
     this.nodeTtlMs = opts.nodeTtlMs ?? 10_000;
     this.sweepMs = opts.sweepMs ?? 2000;
-    const onHandlerError = (error: unknown) =>
-      this.log.warn({ node: this.nodeId, ...describeHandlerError(error) }, 'cluster handler failed');
-    this.envelopeListeners = new Listeners(onHandlerError);
-    this.nodeDownListeners = new Listeners(onHandlerError);
-    this.statusListeners = new Listeners(onHandlerError);
 
     // Nothing waits for Redis: commands fail at once while disconnected (no offline queue, no
     // resending after a reconnect), so callers fall back or re-route instead of hanging.
@@ -272,18 +251,6 @@ export class RedisCluster implements Cluster {
     } catch {
       return false;
     }
-  }
-
-  onEnvelope(handler: EnvelopeHandler): void {
-    this.envelopeListeners.add(handler);
-  }
-
-  onNodeDown(handler: NodeDownHandler): void {
-    this.nodeDownListeners.add(handler);
-  }
-
-  onStatusChange(handler: StatusHandler): void {
-    this.statusListeners.add(handler);
   }
 
   private watchConnections(): void {
