@@ -71,6 +71,31 @@ describe('login', () => {
     expect((await loginAs('bob', { mechanism: 'PLAIN' })).mechanism).toBe('PLAIN');
   });
 
+  it('hands what the initial presence triggers to the early handler, which can answer it', async () => {
+    const request = `<presence xmlns="jabber:client" from="bob@localhost" type="subscribe"/>`;
+    const s = await fake({ afterPresence: request });
+    const seen: string[] = [];
+    const result = await login({
+      url: s.url,
+      domain: 'localhost',
+      username: 'alice',
+      password: 'pw',
+      resource: 'bench',
+      mechanism: 'auto',
+      keyCache: new KeyCache(undefined),
+      timeoutMs: 5000,
+      onStanza: (frame, connection) => {
+        seen.push(frame);
+        connection.send('<presence xmlns="jabber:client" to="bob@localhost" type="subscribed"/>');
+      },
+    });
+    logins.push(result);
+    expect(seen).toEqual([request]);
+    expect(
+      await waitUntil(() => s.connections[0]!.received.some((f) => f.includes('subscribed')), 2000),
+    ).toBe(true);
+  });
+
   it('fails with the SASL condition on a wrong password', async () => {
     await fake();
     await expect(loginAs('alice', { password: 'wrong' })).rejects.toThrow(

@@ -91,6 +91,7 @@ export class XmppConnection {
 
   /** From now on frames go to `onStanza` unparsed. */
   activate(): void {
+    if (this.active) return;
     this.active = true;
     const backlog = this.backlog;
     this.backlog = [];
@@ -311,6 +312,11 @@ export interface LoginOptions {
   timeoutMs: number;
   /** Send initial presence (default true). */
   presence?: boolean;
+  /**
+   * Receives the session's frames from the initial presence on, so that what the server sends in
+   * response to it (pending subscription requests, presence of contacts) is not missed.
+   */
+  onStanza?: (frame: string, connection: XmppConnection) => void;
 }
 
 export interface LoginResult {
@@ -348,6 +354,11 @@ export async function login(opts: LoginOptions): Promise<LoginResult> {
     }
     const roster = await connection.request('get', `<query xmlns="${NS.roster}"/>`);
     if (isIqError(roster)) throw new XmppError(`roster get failed: ${roster.slice(0, 300)}`);
+    const early = opts.onStanza;
+    if (early) {
+      connection.onStanza = (frame) => early(frame, connection);
+      connection.activate();
+    }
     if (opts.presence !== false) connection.send('<presence xmlns="jabber:client"/>');
     await connection.ping(opts.domain);
     connection.activate();

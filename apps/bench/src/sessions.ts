@@ -29,6 +29,8 @@ export interface ConnectAllOptions {
   /** Endpoint for the i-th account (to split sessions across nodes). */
   urlFor: (index: number) => string;
   presence?: boolean;
+  /** A handler per account for frames from its initial presence on (see LoginOptions.onStanza). */
+  onStanza?: (username: string) => (frame: string, connection: XmppConnection) => void;
   onProgress?: (done: number) => void;
 }
 
@@ -57,6 +59,7 @@ export async function connectAll(names: string[], opts: ConnectAllOptions): Prom
         keyScope: keyScope(options.ws, options.domain),
         timeoutMs: options.timeout * 1000,
         presence: opts.presence,
+        onStanza: opts.onStanza?.(username),
       });
     } catch (err) {
       failure ??= new Error(`login of ${username} at ${url}: ${(err as Error).message}`);

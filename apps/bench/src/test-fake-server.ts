@@ -14,6 +14,8 @@ export interface FakeServerOptions {
   sessionRequired?: boolean;
   /** Answer registrations with this error condition. */
   registrationError?: string;
+  /** Sent right after a client's initial presence, as servers hand over pending requests then. */
+  afterPresence?: string;
 }
 
 export interface FakeConnection {
@@ -69,6 +71,8 @@ export class FakeServer {
           }
         } else if (el.localName === 'iq') {
           await this.iq(connection, el, send);
+        } else if (el.localName === 'presence' && this.options.afterPresence) {
+          send(this.options.afterPresence);
         } else if (el.localName === 'message') {
           this.route(connection, el);
         }

@@ -27,38 +27,59 @@ export const presenceScenario: Scenario = {
     const contactNames = Array.from({ length: options.contacts }, (_, i) => `${options.userPrefix}c${i + 1}`);
     const provisioning = await prepareAccounts(ctx, [hubName, ...contactNames]);
 
+    const hubJid = `${hubName}@${options.domain}`.toLowerCase();
+    const contactJids = contactNames.map((n) => `${n}@${options.domain}`.toLowerCase());
+    // Approvals run from each login on: a server hands over requests left pending by an interrupted
+    // run as soon as the session becomes available (RFC 6121 §3.1.3).
+    const mutual = new Set<string>();
+    const approveFrom =
+      (accept: (from: string) => boolean, onFrame?: (frame: string) => void) =>
+      (frame: string, connection: XmppConnection) => {
+        const from = subscribeRequestFrom(frame);
+        if (from !== undefined && accept(from)) connection.send(presenceTo(from, 'subscribed'));
+        onFrame?.(frame);
+      };
+    const trackMutual = (frame: string) => {
+      if (frame.startsWith('<iq') && frame.includes(NS.roster))
+        for (const jid of mutualContacts(frame)) mutual.add(jid);
+    };
+
     let done = 0;
     progress.phase('login', () => `${done}/${contactNames.length + 1} sessions`);
     const contacts = await connectAll(contactNames, {
       options,
       keyCache,
       urlFor: alternatingUrl(ctx),
+      onStanza: () => approveFrom((from) => from === hubJid),
       onProgress: (n) => {
         done = n;
       },
     }).finally(() => progress.end());
     const sessions: Session[] = [...contacts.sessions];
     try {
-      const hubLogin = await connectAll([hubName], { options, keyCache, urlFor: () => options.ws });
+      const hubLogin = await connectAll([hubName], {
+        options,
+        keyCache,
+        urlFor: () => options.ws,
+        onStanza: () => approveFrom(() => true, trackMutual),
+      });
       const hub = hubLogin.sessions[0]!;
       sessions.push(hub);
-      const hubJid = `${hubName}@${options.domain}`.toLowerCase();
-      const contactJids = contactNames.map((n) => `${n}@${options.domain}`.toLowerCase());
+      for (const jid of mutualContacts(hub.roster)) mutual.add(jid);
 
-      const already = mutualContacts(hub.roster);
-      const missing = contactJids.filter((jid) => !already.has(jid));
+      const missing = contactJids.filter((jid) => !mutual.has(jid));
       if (missing.length > 0) {
-        let made = 0;
-        progress.phase('subscribing', () => `${made}/${missing.length} contacts`);
+        progress.phase(
+          'subscribing',
+          () => `${missing.filter((jid) => mutual.has(jid)).length}/${missing.length} contacts`,
+        );
         await subscribeMutually(
           hub.connection,
           hubJid,
           contacts.sessions,
           missing,
-          options.timeout * 1000,
-          (n) => {
-            made = n;
-          },
+          mutual,
+          options.domain,
         ).finally(() => progress.end());
         progress.log(`made ${missing.length} mutual subscriptions`);
       }
@@ -168,55 +189,41 @@ export function mutualContacts(rosterFrame: string): Set<string> {
   return result;
 }
 
+const presenceTo = (to: string, type: string) =>
+  `<presence xmlns="jabber:client" to="${escapeAttrValue(to)}" type="${type}"/>`;
+
+/** The bare JID asking for a subscription, when the frame is such a request. */
+export function subscribeRequestFrom(frame: string): string | undefined {
+  if (!frame.startsWith('<presence')) return undefined;
+  const head = frame.slice(0, frame.indexOf('>'));
+  if (attributeOf(head, 'type') !== 'subscribe') return undefined;
+  return attributeOf(head, 'from')?.split('/')[0]?.toLowerCase();
+}
+
 /**
- * Both sides ask and both sides approve (RFC 6121 §3.1): robust whatever state an earlier,
- * interrupted run left behind. Done for a contact when the hub's roster push says "both".
+ * Both sides ask (RFC 6121 §3.1) and the login handlers approve, which works whatever state an
+ * earlier, interrupted run left behind. Done for a contact when the hub's roster push says "both".
  */
 async function subscribeMutually(
   hub: XmppConnection,
   hubJid: string,
   contacts: Session[],
   missing: string[],
-  timeoutMs: number,
-  onProgress: (made: number) => void,
+  mutual: ReadonlySet<string>,
+  domain: string,
 ): Promise<void> {
   const wanted = new Set(missing);
-  const made = new Set<string>();
-  const presence = (to: string, type: string) =>
-    `<presence xmlns="jabber:client" to="${escapeAttrValue(to)}" type="${type}"/>`;
-  const isSubscribeFrom = (frame: string): string | undefined => {
-    if (!frame.startsWith('<presence')) return undefined;
-    const head = frame.slice(0, frame.indexOf('>'));
-    if (attributeOf(head, 'type') !== 'subscribe') return undefined;
-    return attributeOf(head, 'from')?.split('/')[0]?.toLowerCase();
-  };
-  hub.onStanza = (frame) => {
-    const from = isSubscribeFrom(frame);
-    if (from !== undefined) {
-      hub.send(presence(from, 'subscribed'));
-      return;
-    }
-    if (frame.startsWith('<iq') && frame.includes(NS.roster)) {
-      for (const jid of mutualContacts(frame)) {
-        if (wanted.has(jid) && !made.has(jid)) {
-          made.add(jid);
-          onProgress(made.size);
-        }
-      }
-    }
-  };
   for (const contact of contacts) {
-    const jid = `${contact.username}@${hubJid.split('@')[1]}`.toLowerCase();
-    if (!wanted.has(jid)) continue;
-    contact.connection.onStanza = (frame) => {
-      if (isSubscribeFrom(frame) === hubJid) contact.connection.send(presence(hubJid, 'subscribed'));
-    };
-    contact.connection.send(presence(hubJid, 'subscribe'));
+    if (wanted.has(`${contact.username}@${domain}`.toLowerCase())) {
+      contact.connection.send(presenceTo(hubJid, 'subscribe'));
+    }
   }
-  for (const jid of missing) hub.send(presence(jid, 'subscribe'));
-  if (!(await waitUntil(() => made.size === wanted.size, Math.max(timeoutMs, 60_000), 20))) {
+  for (const jid of missing) hub.send(presenceTo(jid, 'subscribe'));
+  const complete = () => missing.every((jid) => mutual.has(jid));
+  if (!(await waitUntil(complete, 60_000, 20))) {
+    const made = missing.filter((jid) => mutual.has(jid)).length;
     throw new XmppError(
-      `only ${made.size} of ${wanted.size} contacts reached a mutual subscription; does the server support RFC 6121 subscriptions?`,
+      `only ${made} of ${missing.length} contacts reached a mutual subscription; does the server support RFC 6121 subscriptions?`,
     );
   }
 }
