@@ -1,7 +1,7 @@
 /** Command-line options of the load tool: one table drives parsing, validation and the help text. */
 
 export type Mechanism = 'auto' | 'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN';
-export type Provisioning = 'register' | 'cli' | 'none';
+export type Provisioning = 'auto' | 'register' | 'cli' | 'none';
 
 export interface BenchOptions {
   scenario: string;
@@ -113,9 +113,9 @@ export const OPTION_SPECS: Record<string, OptionSpec> = {
   provision: {
     key: 'provision',
     kind: 'string',
-    default: 'register',
-    choices: ['register', 'cli', 'none'],
-    help: 'create accounts: XEP-0077 in-band, Strom admin socket, or not at all',
+    default: 'auto',
+    choices: ['auto', 'register', 'cli', 'none'],
+    help: "create accounts: XEP-0077 in-band (auto: then Strom's admin socket if refused), admin socket only, or none",
   },
   'admin-socket': {
     key: 'adminSocket',

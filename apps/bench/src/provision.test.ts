@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adminSocketPath, provisionAccounts } from './provision.js';
+import { FakeServer } from './test-fake-server.js';
 
 let dir: string | undefined;
 let admin: net.Server | undefined;
@@ -69,6 +70,42 @@ describe('provisioning through the admin socket', () => {
       created: 0,
       existing: 0,
     });
+  });
+});
+
+describe('automatic provisioning', () => {
+  let xmpp: FakeServer | undefined;
+  afterEach(async () => {
+    await xmpp?.stop();
+    xmpp = undefined;
+  });
+
+  it('registers in-band while the server allows it', async () => {
+    xmpp = await FakeServer.start();
+    const result = await provisionAccounts(['a1', 'a2'], { ...base, url: xmpp.url, method: 'auto' });
+    expect(result).toMatchObject({ method: 'register', created: 2 });
+  });
+
+  it('turns to the admin socket when the server refuses, and fails without one', async () => {
+    xmpp = await FakeServer.start({ registrationError: 'resource-constraint' });
+    const { socketPath, requests } = await fakeAdmin(new Set());
+    const names = ['b1', 'b2', 'b3'];
+    const result = await provisionAccounts(names, {
+      ...base,
+      url: xmpp.url,
+      method: 'auto',
+      adminSocket: socketPath,
+    });
+    expect(result).toMatchObject({ method: 'cli', created: 3 });
+    expect(requests).toHaveLength(3);
+    await expect(
+      provisionAccounts(['c1'], {
+        ...base,
+        url: xmpp.url,
+        method: 'auto',
+        adminSocket: path.join(dir!, 'none.sock'),
+      }),
+    ).rejects.toThrow(/resource-constraint/);
   });
 });
 

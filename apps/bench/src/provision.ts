@@ -16,13 +16,18 @@ export interface ProvisionOptions {
 }
 
 export interface ProvisionResult {
-  method: Provisioning;
+  /** How the accounts were made: the method, or "register, then cli" when auto switched. */
+  method: string;
   created: number;
   existing: number;
   seconds: number;
 }
 
-/** Makes sure every account exists; accounts left from an earlier run are fine. */
+/**
+ * Makes sure every account exists; accounts left from an earlier run are fine. `auto` registers
+ * in-band and, when the server refuses or throttles that, creates the rest through Strom's admin
+ * socket if there is one.
+ */
 export async function provisionAccounts(
   usernames: string[],
   opts: ProvisionOptions,
@@ -36,28 +41,90 @@ export async function provisionAccounts(
     else existing++;
     opts.onProgress?.(++done);
   };
+  let method: string = opts.method;
   if (opts.method === 'register') {
     await mapLimit(usernames, opts.concurrency, async (username) =>
       count(await registerInBand(username, opts)),
     );
   } else if (opts.method === 'cli') {
-    const socketPath = adminSocketPath(opts.adminSocket);
-    // Each connection carries one request at a time: the admin socket's replies carry no id.
-    const queue = [...usernames];
-    const worker = async () => {
-      const admin = await AdminConnection.open(socketPath);
-      try {
-        for (let username = queue.shift(); username !== undefined; username = queue.shift()) {
-          count(await admin.addUser(username, opts.password));
-        }
-      } finally {
-        admin.close();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, Math.max(1, usernames.length)) }, worker));
+    await addThroughAdminSocket(usernames, opts, count);
+  } else if (opts.method === 'auto') {
+    const { refusal, left } = await registerUntilRefused(usernames, opts, count);
+    if (refusal) {
+      if (!(await adminSocketAnswers(adminSocketPath(opts.adminSocket)))) throw refusal;
+      method = left.length === usernames.length ? 'cli' : 'register, then cli';
+      await addThroughAdminSocket(left, opts, count);
+    } else {
+      method = 'register';
+    }
   }
-  return { method: opts.method, created, existing, seconds: (performance.now() - started) / 1000 };
+  return { method, created, existing, seconds: (performance.now() - started) / 1000 };
 }
+
+async function registerUntilRefused(
+  usernames: string[],
+  opts: ProvisionOptions,
+  count: (outcome: Outcome) => void,
+): Promise<{ refusal: RegistrationRefused | undefined; left: string[] }> {
+  let refusal: RegistrationRefused | undefined;
+  const left: string[] = [];
+  await mapLimit(usernames, opts.concurrency, async (username) => {
+    if (refusal) {
+      left.push(username);
+      return;
+    }
+    try {
+      count(await registerInBand(username, opts));
+    } catch (err) {
+      if (!(err instanceof RegistrationRefused)) throw err;
+      refusal ??= err;
+      left.push(username);
+    }
+  });
+  return { refusal, left };
+}
+
+async function addThroughAdminSocket(
+  usernames: string[],
+  opts: ProvisionOptions,
+  count: (outcome: Outcome) => void,
+): Promise<void> {
+  const socketPath = adminSocketPath(opts.adminSocket);
+  // Each connection carries one request at a time: the admin socket's replies carry no id.
+  const queue = [...usernames];
+  const worker = async () => {
+    const admin = await AdminConnection.open(socketPath);
+    try {
+      for (let username = queue.shift(); username !== undefined; username = queue.shift()) {
+        count(await admin.addUser(username, opts.password));
+      }
+    } finally {
+      admin.close();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, Math.max(1, usernames.length)) }, worker));
+}
+
+function adminSocketAnswers(socketPath: string): Promise<boolean> {
+  return AdminConnection.open(socketPath).then(
+    (admin) => {
+      admin.close();
+      return true;
+    },
+    () => false,
+  );
+}
+
+/** The server declined in-band registration (closed, or throttled for this network). */
+export class RegistrationRefused extends XmppError {}
+
+const REFUSALS = new Set([
+  'resource-constraint',
+  'not-allowed',
+  'service-unavailable',
+  'forbidden',
+  'policy-violation',
+]);
 
 type Outcome = 'created' | 'exists';
 
@@ -73,21 +140,26 @@ export async function registerInBand(username: string, opts: ProvisionOptions): 
     );
     if (!isIqError(answer)) return 'created';
     if (answer.includes('<conflict')) return 'exists';
-    throw new XmppError(describeRegistrationError(username, answer));
+    const message = describeRegistrationError(username, answer);
+    throw REFUSALS.has(stanzaErrorCondition(answer))
+      ? new RegistrationRefused(message)
+      : new XmppError(message);
   } finally {
     await connection.close(500).catch(() => {});
   }
 }
 
+function stanzaErrorCondition(answer: string): string {
+  return /<([a-z-]+) xmlns=["']urn:ietf:params:xml:ns:xmpp-stanzas["']/.exec(answer)?.[1] ?? 'unknown';
+}
+
 export function describeRegistrationError(username: string, answer: string): string {
-  const condition =
-    /<([a-z-]+) xmlns=["']urn:ietf:params:xml:ns:xmpp-stanzas["']/.exec(answer)?.[1] ?? 'unknown';
+  const condition = stanzaErrorCondition(answer);
   const text = /<text[^>]*>([^<]*)<\/text>/.exec(answer)?.[1];
-  const hint =
-    condition === 'resource-constraint' || condition === 'not-allowed' || condition === 'service-unavailable'
-      ? ' — the server limits or disables in-band registration; create the accounts another way ' +
-        '(for Strom: --provision cli) or relax the limit in the server configuration'
-      : '';
+  const hint = REFUSALS.has(condition)
+    ? ' — the server limits or disables in-band registration; create the accounts another way ' +
+      "(for Strom: --provision cli, or run where Strom's admin socket is) or relax the limit"
+    : '';
   return `registering ${username} failed: ${condition}${text ? ` (${text})` : ''}${hint}`;
 }
 

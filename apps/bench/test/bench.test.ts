@@ -73,6 +73,24 @@ describe('bench against Strom', () => {
     expect(result.rows.find((row) => row.label === 'logins/s')).toBeDefined();
   });
 
+  it('provisioning on its own: in-band registration first, then the admin socket once Strom throttles it', async () => {
+    const result = await bench(
+      'connect',
+      '--users',
+      '3',
+      '--hold',
+      '0',
+      '--user-prefix',
+      'auto',
+      '--admin-socket',
+      adminSocket(),
+    );
+    const r = result.results as Figures;
+    expect(r.provisioning.created).toBe(3);
+    expect(r.provisioning.method).toMatch(/cli$/);
+    expect(r.handshake.count).toBe(3);
+  });
+
   it('connect: ten sessions provisioned through the admin socket', async () => {
     const result = await bench(
       'connect',
