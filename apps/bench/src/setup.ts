@@ -21,7 +21,7 @@ export async function prepareAccounts(ctx: RunContext, names: string[]): Promise
       },
     });
     progress.log(
-      `accounts ready: ${result.created} created, ${result.existing} already there (${result.seconds.toFixed(1)} s)`,
+      `accounts ready (${result.method}): ${result.created} created, ${result.existing} already there (${result.seconds.toFixed(1)} s)`,
     );
     return result;
   } finally {
