@@ -74,6 +74,8 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     loggerInstance: log.child({ component: 'http' }),
     // Requests are never logged: their lines would carry client addresses.
     logController: new LogController({ disableRequestLogging: true }),
+    // A WebSocket's upgrade request lives as long as the connection: no per-request child logger.
+    childLoggerFactory: (logger) => logger,
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;

@@ -4,7 +4,7 @@ import type { SessionEntry, SessionPatch } from './types.js';
 /**
  * Session entries indexed by full JID and by bare JID. Stored entries are owned by the table:
  * `set` keeps the object it is given and `patch` changes it in place, so a caller holding an entry
- * can tell whether it was replaced since; reads hand out copies.
+ * can tell whether it was replaced since; `get` hands out a copy, `forBare` the entries themselves.
  */
 export class SessionTable {
   private readonly byJid = new Map<string, SessionEntry>();
@@ -64,9 +64,13 @@ export class SessionTable {
     this.byBare.clear();
   }
 
+  /**
+   * The stored entries themselves: this runs for every routed message, so no copies. Callers
+   * treat directory entries as read-only (the Redis backend hands out fresh objects anyway).
+   */
   forBare(bare: string): SessionEntry[] {
     const resources = this.byBare.get(bare);
-    return resources ? Array.from(resources.values(), (entry) => ({ ...entry })) : [];
+    return resources ? Array.from(resources.values()) : [];
   }
 
   /** Stored entries themselves, in insertion order. */

@@ -3,7 +3,7 @@ import type { Cluster, Envelope, SessionEntry } from '@strom/cluster';
 import { JID } from '@strom/jid';
 import { AuthThrottle, SCRAM_MECHANISMS, type StoredCredentials } from '@strom/sasl';
 import type { Storage } from '@strom/storage';
-import { DEFAULT_LIMITS, type Element, type XmlLimits } from '@strom/xml';
+import { DEFAULT_LIMITS, type Element, serialize, type XmlLimits } from '@strom/xml';
 import { AccountError, changePassword, createAccount, normalizeUsername } from './accounts.js';
 import { StreamError } from './errors.js';
 import { ModuleRegistry, type StromModule } from './registry.js';
@@ -223,14 +223,22 @@ export class XmppServer {
    * Items for nodes that are gone go through the undeliverable rules (RFC 6121 §8.5.3.2).
    */
   async deliverMany(items: Array<{ stanza: Element; entries: SessionEntry[] }>): Promise<void> {
-    const byNode = new Map<string, Array<{ stanza: Element; to: string[] }>>();
+    // The hot path (every recipient on this node) allocates nothing but the serialized stanza,
+    // rendered once however many local resources get it.
+    const nodeId = this.cluster.nodeId;
+    let byNode: Map<string, Array<{ stanza: Element; to: string[] }>> | undefined;
     for (const { stanza, entries } of items) {
+      let text: string | undefined;
       for (const entry of entries) {
-        if (entry.node === this.cluster.nodeId) {
+        if (entry.node === nodeId) {
           const session = this.sessions.get(entry.jid);
-          if (session) session.send(stanza);
+          if (session) {
+            text ??= serialize(stanza);
+            session.sendSerialized(text);
+          }
           continue;
         }
+        byNode ??= new Map();
         let batch = byNode.get(entry.node);
         if (!batch) {
           batch = [];
@@ -241,6 +249,7 @@ export class XmppServer {
         else batch.push({ stanza, to: [entry.jid] });
       }
     }
+    if (byNode === undefined) return;
     await Promise.all(
       [...byNode].map(async ([node, batch]) => {
         if (await this.cluster.send(node, { type: 'deliver', items: batch })) return;

@@ -390,7 +390,13 @@ export class ClientSession {
   /** Sends a stanza to the client. */
   send(stanza: Element): void {
     if (this.state === 'closed' || this.closing) return;
-    this.transport.send(serialize(stanza));
+    this.sendSerialized(serialize(stanza));
+  }
+
+  /** Sends a stanza already rendered as XML (one rendering shared by several recipients). */
+  sendSerialized(stanza: string): void {
+    if (this.state === 'closed' || this.closing) return;
+    this.transport.send(stanza);
     this.server.stats.stanzasOut++;
   }
 
