@@ -238,8 +238,12 @@ export class RawClient {
     ws.on('error', () => {});
   }
 
-  static async connect(url: string, protocols: string[] = ['xmpp']): Promise<RawClient> {
-    const ws = new WebSocket(url, protocols);
+  static async connect(
+    url: string,
+    protocols: string[] = ['xmpp'],
+    options: WebSocket.ClientOptions = {},
+  ): Promise<RawClient> {
+    const ws = new WebSocket(url, protocols, options);
     const client = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -303,6 +307,12 @@ export class RawClient {
     );
     const bound = await this.next('id="bind"');
     return /<jid>([^<]+)<\/jid>/.exec(bound)![1]!;
+  }
+
+  /** Sends an IQ in jabber:client and returns the response frame. */
+  async iq(id: string, type: 'get' | 'set', payload: string): Promise<string> {
+    this.send(`<iq xmlns="jabber:client" type="${type}" id="${id}">${payload}</iq>`);
+    return this.next(`id="${id}"`);
   }
 
   close(): void {

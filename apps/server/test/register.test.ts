@@ -1,10 +1,8 @@
 import { RegistrationThrottle, throttleKey } from '@strom/modules';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { connectClient, RawClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
 import { discoFeatures, storeMutualSubscription } from './im-helpers.js';
 
-const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const NS_REGISTER = 'jabber:iq:register';
 const REGISTER_FEATURE = '<register xmlns="http://jabber.org/features/iq-register"/>';
 
@@ -12,76 +10,12 @@ const REGISTER_FEATURE = '<register xmlns="http://jabber.org/features/iq-registe
  * A raw RFC 7395 stream opened from a chosen loopback address (all of 127/8 is loopback), so that
  * each test has its own registration throttle bucket.
  */
-class AddressedStream {
-  readonly frames: string[] = [];
-  private closed = false;
-  private waiters: Array<() => void> = [];
-
-  private constructor(private readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      this.frames.push(data.toString());
-      this.wake();
-    });
-    ws.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    ws.on('error', () => {});
-  }
-
-  static async open(
-    server: TestServer,
-    localAddress: string,
-  ): Promise<{ stream: AddressedStream; features: string }> {
-    const ws = new WebSocket(server.wsUrl, ['xmpp'], { localAddress });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const stream = new AddressedStream(ws);
-    stream.send(`<open xmlns="${FRAMING}" to="localhost" version="1.0"/>`);
-    await stream.next('<open');
-    return { stream, features: await stream.next('features') };
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  send(frame: string): void {
-    this.ws.send(frame);
-  }
-
-  async next(needle: string, timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.frames.findIndex((f) => f.includes(needle));
-      if (index !== -1) return this.frames.splice(index, 1)[0]!;
-      if (this.closed) throw new Error(`Connection closed before ${needle}`);
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`Timed out waiting for ${needle}; got ${this.frames.join(' | ')}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, remaining);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Sends a registration IQ and returns the response frame. */
-  async iq(id: string, type: 'get' | 'set', query: string): Promise<string> {
-    this.send(`<iq xmlns="jabber:client" type="${type}" id="${id}">${query}</iq>`);
-    return this.next(`id="${id}"`);
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
+const AddressedStream = {
+  async open(server: TestServer, localAddress: string): Promise<{ stream: RawClient; features: string }> {
+    const stream = await RawClient.connect(server.wsUrl, ['xmpp'], { localAddress });
+    return { stream, features: await stream.open() };
+  },
+};
 
 function registration(username: string, password: string): string {
   return `<query xmlns="${NS_REGISTER}"><username>${username}</username><password>${password}</password></query>`;
