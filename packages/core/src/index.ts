@@ -34,5 +34,5 @@ export {
   type StromModule,
 } from './registry.js';
 export { Router } from './router.js';
-export { type Logger, type ServerOptions, type ServerStats, silentLogger, XmppServer } from './server.js';
+export { type Logger, type ServerOptions, silentLogger, XmppServer } from './server.js';
 export { ClientSession, type CloseReason, type SessionState, type Transport } from './session.js';

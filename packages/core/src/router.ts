@@ -30,7 +30,6 @@ export class Router {
   /** A stanza sent by a bound local client. */
   async fromClient(session: ClientSession, stanza: Element): Promise<void> {
     const server = this.server;
-    server.stats.stanzasIn++;
     const kind = stanza.localName as StanzaKind;
     const sender = session.jid!;
     // The sender's address is always the session's own: clients may write anything (or a stale resource).

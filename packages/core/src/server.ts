@@ -34,11 +34,6 @@ export interface ServerOptions {
   iqTimeoutMs?: number;
 }
 
-export interface ServerStats {
-  stanzasIn: number;
-  stanzasOut: number;
-}
-
 /** How long account deletion waits for the account's sessions on other nodes to end. */
 const ACCOUNT_DELETION_WAIT_MS = 5000;
 
@@ -61,7 +56,6 @@ export class XmppServer {
   readonly registry: ModuleRegistry;
   readonly router: Router;
   readonly authThrottle: AuthThrottle;
-  readonly stats: ServerStats = { stanzasIn: 0, stanzasOut: 0 };
   readonly startedAt = Date.now();
   /** Bound local sessions by full JID. */
   readonly sessions = new Map<string, ClientSession>();
@@ -99,13 +93,9 @@ export class XmppServer {
     await this.cluster.start();
   }
 
-  /** Whether this server hosts the domain (the service domain or one of its subdomain components). */
+  /** Whether this server hosts the domain. */
   hosts(domain: string): boolean {
     return domain === this.domain;
-  }
-
-  get jid(): JID {
-    return JID.parse(this.domain);
   }
 
   saslMechanisms(secure: boolean): string[] {
@@ -115,7 +105,7 @@ export class XmppServer {
   async lookupCredentials(username: string): Promise<StoredCredentials | undefined> {
     let local: string;
     try {
-      local = JID.of(username, this.domain).local;
+      local = normalizeUsername(username, this.domain);
     } catch {
       return undefined;
     }

@@ -128,7 +128,10 @@ export class ClientSession {
     }
     const ns = el.getNS();
     if (ns === NS.framing) {
-      if (el.localName === 'open') return this.handleOpen(el);
+      if (el.localName === 'open') {
+        this.handleOpen(el);
+        return undefined;
+      }
       if (el.localName === 'close') {
         this.handleClientClose();
         return undefined;
@@ -160,15 +163,10 @@ export class ClientSession {
     }
   }
 
-  private async handleOpen(open: Element): Promise<void> {
+  private handleOpen(open: Element): void {
     const domain = this.server.domain;
     const to = open.attrs.to;
-    let host: string | undefined;
-    try {
-      host = to === undefined ? undefined : JID.parse(to).toString();
-    } catch {
-      host = undefined;
-    }
+    const host = to === undefined ? undefined : JID.tryParse(to)?.toString();
     this.sendFrame(
       xml('open', {
         xmlns: NS.framing,
@@ -188,10 +186,10 @@ export class ClientSession {
       return;
     }
     if (this.state === 'connecting') this.state = 'authenticating';
-    this.sendFrame(await this.features());
+    this.sendFrame(this.features());
   }
 
-  private async features(): Promise<Element> {
+  private features(): Element {
     const features = xml('stream:features', { 'xmlns:stream': NS.stream });
     if (this.state === 'authenticating') {
       const mechanisms = features.c('mechanisms', { xmlns: NS.sasl });
@@ -397,7 +395,6 @@ export class ClientSession {
   sendSerialized(stanza: string): void {
     if (this.state === 'closed' || this.closing) return;
     this.transport.send(stanza);
-    this.server.stats.stanzasOut++;
   }
 
   private sendStanza(stanza: Element | undefined): void {
