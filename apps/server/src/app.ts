@@ -5,7 +5,7 @@ import { defaultModules } from '@strom/modules';
 import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
-import { type Config, moduleOptions } from './config.js';
+import { type Config, moduleOptions, storageOptions } from './config.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { web } from './web/index.js';
@@ -31,16 +31,11 @@ export interface StartOptions {
   storage?: Storage;
 }
 
-/** Builds and starts a Strom node from its configuration. */
-export async function startStrom(config: Config, options: StartOptions = {}): Promise<Strom> {
-  const log = options.logger ?? createLogger(config.logLevel);
-  const storage =
-    options.storage ??
-    (await openStorage({
-      databaseUrl: config.databaseUrl,
-      dataDir: config.dataDir,
-      poolSize: config.databasePoolSize,
-    }));
+/**
+ * The XMPP service a configuration describes, joined to its cluster (Redis or in-process), not yet
+ * started. The server and the CLI's direct mode build it the same way.
+ */
+export function createXmppServer(config: Config, storage: Storage, log: Logger): XmppServer {
   const cluster = createCluster({
     redisUrl: config.redisUrl,
     nodeId: config.nodeId,
@@ -51,7 +46,7 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     sweepMs: Math.min(2000, config.clusterHeartbeatMs),
     log: log.child({ component: 'cluster' }),
   });
-  const xmpp = new XmppServer({
+  return new XmppServer({
     domain: config.domain,
     storage,
     cluster,
@@ -59,6 +54,13 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     limits: { maxStanzaBytes: config.maxStanzaBytes },
     modules: defaultModules(moduleOptions(config)),
   });
+}
+
+/** Builds and starts a Strom node from its configuration. */
+export async function startStrom(config: Config, options: StartOptions = {}): Promise<Strom> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const storage = options.storage ?? (await openStorage(storageOptions(config)));
+  const xmpp = createXmppServer(config, storage, log);
   try {
     await xmpp.start();
   } catch (err) {

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
-import { createCluster } from '@strom/cluster';
-import { XmppServer } from '@strom/core';
-import { defaultModules } from '@strom/modules';
 import { migrate, openStorage } from '@strom/storage';
 import { type AdminReply, type AdminRequest, handleAdminRequest, sendAdminRequest } from './admin.js';
-import { startStrom } from './app.js';
-import { type Config, ConfigError, loadConfig, loadDotEnv, moduleOptions } from './config.js';
+import { createXmppServer, startStrom } from './app.js';
+import { type Config, ConfigError, loadConfig, loadDotEnv, storageOptions } from './config.js';
 import { createLogger } from './logger.js';
 
 const USAGE = `Usage: strom <command>
@@ -30,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       return serve(config);
     case 'migrate':
-      await migrate({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      await migrate(storageOptions(config));
       console.log('Migrations applied.');
       return 0;
     case 'user':
@@ -100,15 +97,9 @@ async function user(config: Config, args: string[]): Promise<number> {
 /** No server is running: act on the storage directly, with the same modules a server would load. */
 async function runDirectly(config: Config, request: AdminRequest): Promise<AdminReply> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const storage = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const cluster = createCluster({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, log });
-  const xmpp = new XmppServer({
-    domain: config.domain,
-    storage,
-    cluster,
-    log,
-    modules: defaultModules(moduleOptions(config)),
-  });
+  const storage = await openStorage(storageOptions(config));
+  // A node name of its own: the configured one may belong to a node that is only unreachable here.
+  const xmpp = createXmppServer({ ...config, nodeId: undefined }, storage, log);
   try {
     await xmpp.start();
     return await handleAdminRequest(xmpp, request);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ModuleOptions } from '@strom/modules';
+import type { StorageOptions } from '@strom/storage';
 
 /** Every setting Strom reads, with its environment variable; `.env.example` documents the same list. */
 export interface Config {
@@ -198,4 +199,9 @@ export function moduleOptions(config: Config): ModuleOptions {
     maxVCardBytes: config.maxVCardBytes,
     hideVersion: config.hideVersion,
   };
+}
+
+/** Where the configuration keeps its data; the server, `strom migrate` and the CLI open the same. */
+export function storageOptions(config: Config): StorageOptions {
+  return { databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize };
 }
