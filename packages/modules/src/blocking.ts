@@ -1,15 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type ClientSession,
-  defineModule,
-  type IqEvent,
-  StanzaError,
-  type StanzaEvent,
-  type XmppServer,
-} from '@strom/core';
+import { defineModule, type IqEvent, StanzaError, type StanzaEvent, type XmppServer } from '@strom/core';
 import { JID } from '@strom/jid';
 import type { Storage } from '@strom/storage';
-import { type Element, parseElement, xml } from '@strom/xml';
+import { type Element, xml } from '@strom/xml';
+import { currentPresence } from './presence/fan-out.js';
+import { unavailablePresence } from './presence/rules.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -264,15 +259,12 @@ export const blockingModule = defineModule({
         const candidates = [...watchers, ...(local?.directed ?? [])];
         const targets = presenceTargets(items, candidates);
         if (targets.length === 0) continue;
-        const template = what === 'unavailable' ? undefined : currentPresence(entry, local);
-        if (what === 'current' && template === undefined) continue;
         for (const target of targets) {
-          const presence = template
-            ? template.clone()
-            : xml('presence', { xmlns: 'jabber:client', type: 'unavailable' });
-          presence.attrs.from = entry.jid;
-          presence.attrs.to = target;
-          await server.route(presence);
+          await server.route(
+            what === 'unavailable'
+              ? unavailablePresence(entry.jid, target)
+              : currentPresence(server, entry, target),
+          );
         }
       }
     };
@@ -438,16 +430,6 @@ export function presenceTargets(items: JID[], candidates: Iterable<string>): str
     }
   }
   return [...targets];
-}
-
-function currentPresence(entry: DirectoryEntry, local: ClientSession | undefined): Element | undefined {
-  if (local?.presence) return local.presence;
-  if (entry.presence === undefined) return undefined;
-  try {
-    return parseElement(entry.presence);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Storage errors can quote query parameters (JIDs): they are logged by kind only. */

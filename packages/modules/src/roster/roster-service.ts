@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { NS, StanzaError, type XmppServer } from '@strom/core';
+import { StanzaError, type XmppServer } from '@strom/core';
 import type { JID } from '@strom/jid';
 import type { RosterItem } from '@strom/storage';
-import { type Element, parseElement, xml } from '@strom/xml';
+import type { Element } from '@strom/xml';
+import { currentPresence } from '../presence/fan-out.js';
+import { unavailablePresence } from '../presence/rules.js';
 import { itemElement, removedItemElement, rosterPush, stateOf } from './roster-items.js';
 import { NO_SUBSCRIPTION, type SubscriptionState, sameState } from './subscription-state.js';
-
-type SessionEntry = Awaited<ReturnType<XmppServer['resources']>>[number];
 
 export const DEFAULT_MAX_ROSTER_ITEMS = 1000;
 
@@ -134,33 +134,17 @@ export class RosterService {
   async sendCurrentPresence(owner: JID, contact: JID): Promise<void> {
     const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.available);
     for (const entry of entries) {
-      const presence = this.lastPresence(entry);
-      presence.attrs.from = entry.jid;
-      presence.attrs.to = contact.bareString;
+      const presence = currentPresence(this.server, entry, contact.bareString);
       delete presence.attrs.id;
       await this.server.route(presence);
     }
-  }
-
-  /** A copy of a resource's last broadcast presence; plain available when it is not known. */
-  private lastPresence(entry: SessionEntry): Element {
-    if (entry.presence !== undefined) {
-      try {
-        return parseElement(entry.presence);
-      } catch (err) {
-        this.server.log.warn({ err }, 'unreadable presence in the session directory');
-      }
-    }
-    return this.server.sessions.get(entry.jid)?.presence?.clone() ?? xml('presence', { xmlns: NS.client });
   }
 
   /** Tells a contact that lost its subscription that every available resource of the owner is gone. */
   async sendUnavailable(owner: JID, contact: JID): Promise<void> {
     const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.available);
     for (const entry of entries) {
-      await this.server.route(
-        xml('presence', { xmlns: NS.client, type: 'unavailable', from: entry.jid, to: contact.bareString }),
-      );
+      await this.server.route(unavailablePresence(entry.jid, contact.bareString));
     }
   }
 }
