@@ -33,6 +33,11 @@ export class InProcessHub {
     return this.nodes.get(nodeId);
   }
 
+  /** @internal The running nodes. */
+  members(): InProcessCluster[] {
+    return Array.from(this.nodes.values());
+  }
+
   /** @internal The surviving node that takes over a lost node's cleanup. */
   firstNode(): InProcessCluster | undefined {
     return this.nodes.values().next().value;
@@ -128,6 +133,22 @@ export class InProcessCluster extends ClusterNodeBase implements Cluster {
     // Delivered from the microtask queue: never inside send(), and in the order sent.
     queueMicrotask(() => target.receive(copy, this.nodeId));
     return true;
+  }
+
+  async broadcast(envelope: Envelope): Promise<void> {
+    if (!this.running) return;
+    for (const target of this.hub.members()) {
+      if (target === this) continue;
+      const copy = copyEnvelope(envelope);
+      queueMicrotask(() => target.receive(copy, this.nodeId));
+    }
+  }
+
+  async liveNodes(): Promise<string[]> {
+    return this.hub
+      .members()
+      .map((node) => node.nodeId)
+      .sort();
   }
 
   /** @internal */

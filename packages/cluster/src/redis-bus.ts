@@ -9,7 +9,9 @@ export type EnvelopeSink = (envelope: Envelope, fromNode: string) => void;
 
 /**
  * The node bus on Redis pub/sub. Each node subscribes, on its own connection, to its node channel
- * (envelopes sent to it). Envelopes travel as JSON naming their sender (codec.ts).
+ * (envelopes sent to it) and to the shared broadcast channel (envelopes for every node, published
+ * once). Envelopes travel as JSON naming their sender (codec.ts), which is how a node skips its own
+ * broadcasts.
  */
 export class RedisBus {
   private subscribed = false;
@@ -27,10 +29,10 @@ export class RedisBus {
       this.subscribed = false;
       ctx.refreshStatus();
     });
-    subscriber.on('message', (_channel: string, message: string) => this.receive(message));
+    subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
   }
 
-  /** The node channel is subscribed. */
+  /** Both channels are subscribed. */
   get ready(): boolean {
     return this.subscribed;
   }
@@ -40,7 +42,7 @@ export class RedisBus {
     this.subscribing = true;
     const { keys, nodeId, redis, log } = this.ctx;
     try {
-      await redis.subscriber.subscribe(keys.channel(nodeId));
+      await redis.subscriber.subscribe(keys.channel(nodeId), keys.broadcast);
       this.subscribed = true;
     } catch (error) {
       log.warn({ node: nodeId, ...describeError(error) }, 'could not subscribe to the node channel');
@@ -58,6 +60,17 @@ export class RedisBus {
       return (await this.ctx.redis.commands.publish(this.ctx.keys.channel(node), payload)) > 0;
     } catch {
       return false;
+    }
+  }
+
+  /** One PUBLISH on the broadcast channel; best effort, like send. */
+  async broadcast(envelope: Envelope): Promise<void> {
+    const payload = encodeEnvelope(this.ctx.nodeId, envelope);
+    if (!this.ctx.redis.usable) return;
+    try {
+      await this.ctx.redis.commands.publish(this.ctx.keys.broadcast, payload);
+    } catch {
+      // Nothing to re-route: a node that misses a broadcast during an outage misses it.
     }
   }
 
@@ -82,7 +95,7 @@ export class RedisBus {
     }
   }
 
-  private receive(message: string): void {
+  private receive(channel: string, message: string): void {
     let decoded: ReturnType<typeof decodeEnvelope>;
     try {
       decoded = decodeEnvelope(message);
@@ -90,6 +103,7 @@ export class RedisBus {
       this.ctx.log.warn({ node: this.ctx.nodeId, ...describeError(error) }, 'dropped a malformed envelope');
       return;
     }
+    if (channel === this.ctx.keys.broadcast && decoded.fromNode === this.ctx.nodeId) return;
     this.deliver(decoded.envelope, decoded.fromNode);
   }
 }

@@ -200,6 +200,28 @@ describe('Redis cluster failure handling', () => {
     expect(JSON.stringify(a.logLines)).not.toMatch(/127\.0\.0\.1|\d+\.\d+\.\d+\.\d+/);
   });
 
+  it('leaves a crashed node out of liveNodes, and a degraded node lists only itself', async () => {
+    const keyPrefix = keySpace();
+    const proxy = new TcpProxy(redisTarget(TEST_REDIS_URL));
+    proxies.push(proxy);
+    await proxy.start();
+    const a = await startNode(keyPrefix, 'a', { url: proxy.url });
+    const b = await startNode(keyPrefix, 'b');
+    const c = await startNode(keyPrefix, 'c');
+    expect(await b.liveNodes()).toEqual(['a', 'b', 'c']);
+
+    c.simulateCrash();
+    // Gone once its liveness key runs out, whether or not a sweep has cleaned up after it yet.
+    await waitFor(async () => (await b.liveNodes()).join() === 'a,b', 3000);
+
+    await proxy.stop();
+    await waitFor(() => a.status() === 'degraded', 3000);
+    expect(await a.liveNodes()).toEqual(['a']);
+    await proxy.start();
+    await waitFor(() => a.status() === 'ok', 5000);
+    expect(await a.liveNodes()).toEqual(['a', 'b']);
+  });
+
   it('recovers when Redis drops its connections', async () => {
     const keyPrefix = keySpace();
     const a = await startNode(keyPrefix, 'a');

@@ -35,4 +35,9 @@ export class RedisKeys {
   channel(node: string): string {
     return this.prefix + 'node:' + node;
   }
+
+  /** Pub/sub channel every node subscribes to, for envelopes meant for all nodes. */
+  get broadcast(): string {
+    return this.prefix + 'broadcast';
+  }
 }

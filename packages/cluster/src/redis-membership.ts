@@ -77,6 +77,19 @@ export class RedisMembership {
     await this.ctx.redis.commands.del(this.ctx.keys.alive(this.ctx.nodeId));
   }
 
+  /** This node while it runs, plus every other node whose liveness key is present; sorted. */
+  async liveNodes(): Promise<string[]> {
+    const self = this.ctx.redis.running ? [this.ctx.nodeId] : [];
+    if (!this.ctx.redis.usable) return self;
+    try {
+      const { alive } = await this.otherNodes();
+      return [...self, ...alive].sort();
+    } catch {
+      // Unreachable: this node is all it can vouch for, as directory reads then see only its sessions.
+      return self;
+    }
+  }
+
   resync(): Promise<void> {
     this.resyncInFlight ??= this.writeBack().finally(() => {
       this.resyncInFlight = undefined;

@@ -117,6 +117,52 @@ describe('Redis cluster', () => {
     await node.close();
   });
 
+  it('broadcasts with one PUBLISH on a shared channel and skips its own by sender id', async () => {
+    const keyPrefix = `${prefix}broadcast:`;
+    const nodes = ['p', 'q', 'r'].map((nodeId) =>
+      createRedisCluster({ url: TEST_REDIS_URL, keyPrefix, nodeId, log: recordingLog(), ...FAST_TIMINGS }),
+    );
+    const received = new Map<string, Array<[string, string]>>();
+    for (const node of nodes) {
+      const log: Array<[string, string]> = [];
+      received.set(node.nodeId, log);
+      node.onEnvelope((envelope, from) => {
+        if (envelope.type === 'custom') log.push([envelope.name, from]);
+      });
+    }
+    await Promise.all(nodes.map((node) => node.start()));
+    const [p, q, r] = nodes as [RedisCluster, RedisCluster, RedisCluster];
+    expect(await admin.pubsub('NUMSUB', `${keyPrefix}broadcast`)).toEqual([`${keyPrefix}broadcast`, 3]);
+
+    const watcher = admin.duplicate();
+    const published: string[] = [];
+    watcher.on('pmessage', (_pattern: string, channel: string) => published.push(channel));
+    await watcher.psubscribe(`${keyPrefix}*`);
+    await p.broadcast({ type: 'custom', name: 'all', data: null });
+    await expect.poll(() => received.get('q')!.length + received.get('r')!.length).toBe(2);
+    // The watcher gets messages in publish order: once this marker is in, every publish of the broadcast is too.
+    await admin.publish(`${keyPrefix}marker`, '');
+    await expect.poll(() => published.length).toBeGreaterThanOrEqual(2);
+    expect(published).toEqual([`${keyPrefix}broadcast`, `${keyPrefix}marker`]);
+
+    // Anything on the channel reaches every node, except what names the node itself as sender.
+    await admin.publish(
+      `${keyPrefix}broadcast`,
+      JSON.stringify({ from: 'q', type: 'custom', name: 'as-q', data: 1 }),
+    );
+    await expect.poll(() => received.get('r')!.length).toBe(2);
+    await expect.poll(() => received.get('p')!.length).toBe(1);
+    expect(received.get('p')).toEqual([['as-q', 'q']]);
+    expect(received.get('q')).toEqual([['all', 'p']]);
+    expect(received.get('r')).toEqual([
+      ['all', 'p'],
+      ['as-q', 'q'],
+    ]);
+    await watcher.quit();
+    await Promise.all([p.close(), q.close(), r.close()]);
+    expect(await p.liveNodes()).toEqual([]);
+  });
+
   it('drops malformed bus messages without logging their content', async () => {
     const log = recordingLog();
     const keyPrefix = `${prefix}malformed:`;

@@ -168,6 +168,14 @@ export class RedisCluster extends ClusterNodeBase implements Cluster {
   send(node: string, envelope: Envelope): Promise<boolean> {
     return this.bus.send(node, envelope);
   }
+
+  broadcast(envelope: Envelope): Promise<void> {
+    return this.bus.broadcast(envelope);
+  }
+
+  liveNodes(): Promise<string[]> {
+    return this.membership.liveNodes();
+  }
 }
 
 export function createRedisCluster(opts: RedisClusterOptions): RedisCluster {

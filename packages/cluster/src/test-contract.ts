@@ -25,12 +25,20 @@ export function describeClusterContract(name: string, environment: () => Contrac
     let env: ContractEnvironment | undefined;
     const started: Cluster[] = [];
 
-    async function twoNodes(): Promise<[Cluster, Cluster]> {
+    async function startNodes(count: number): Promise<Cluster[]> {
       env = environment();
-      const a = await env.node();
-      const b = await env.node();
-      started.push(a, b);
-      return [a, b];
+      const nodes: Cluster[] = [];
+      for (let i = 0; i < count; i++) {
+        const node = await env.node();
+        started.push(node);
+        nodes.push(node);
+      }
+      return nodes;
+    }
+
+    async function twoNodes(): Promise<[Cluster, Cluster]> {
+      const [a, b] = await startNodes(2);
+      return [a!, b!];
     }
 
     afterEach(async () => {
@@ -232,6 +240,56 @@ export function describeClusterContract(name: string, environment: () => Contrac
       expect(await a.send(b.nodeId, { type: 'custom', name: 'x', data: null })).toBe(false);
       // Closing unregistered the node's sessions.
       expect(await a.resources('benvolio@montague.lit')).toEqual([]);
+    });
+
+    it('broadcasts to every other node exactly once, never to the sender', async () => {
+      const nodes = await startNodes(3);
+      const [a, b, c] = nodes as [Cluster, Cluster, Cluster];
+      const received = new Map<string, Array<{ name: string; data: unknown; from: string }>>();
+      for (const node of nodes) {
+        const log: Array<{ name: string; data: unknown; from: string }> = [];
+        received.set(node.nodeId, log);
+        node.onEnvelope((envelope, from) => {
+          if (envelope.type === 'custom') log.push({ name: envelope.name, data: envelope.data, from });
+        });
+      }
+      const of = (node: Cluster) => received.get(node.nodeId)!;
+
+      const data = { room: 'r@muc.lit', list: [1, 'two'] };
+      await a.broadcast({ type: 'custom', name: 'hello', data });
+      // Envelopes from one node arrive in order, so once the marker is in, nothing more of a's broadcast is on its way.
+      await a.broadcast({ type: 'custom', name: 'end', data: null });
+      await waitFor(() => of(b).length >= 2 && of(c).length >= 2);
+      for (const other of [b, c]) {
+        expect(of(other)).toEqual([
+          { name: 'hello', data, from: a.nodeId },
+          { name: 'end', data: null, from: a.nodeId },
+        ]);
+      }
+      // b's broadcast goes out after a's have been delivered, so a would have seen its own ones by then.
+      await b.broadcast({ type: 'custom', name: 'from-b', data: 2 });
+      await waitFor(() => of(a).length >= 1 && of(c).length >= 3);
+      expect(of(a)).toEqual([{ name: 'from-b', data: 2, from: b.nodeId }]);
+      expect(of(b)).toHaveLength(2);
+      expect(of(c)[2]).toEqual({ name: 'from-b', data: 2, from: b.nodeId });
+    });
+
+    it('lists the live nodes, itself included, and drops a closed one', async () => {
+      const nodes = await startNodes(3);
+      const [a, b, c] = nodes as [Cluster, Cluster, Cluster];
+      const all = nodes.map((node) => node.nodeId).sort();
+      expect(await a.liveNodes()).toEqual(all);
+      expect(await c.liveNodes()).toEqual(all);
+
+      await c.close();
+      const remaining = [a.nodeId, b.nodeId].sort();
+      expect(await a.liveNodes()).toEqual(remaining);
+      expect(await b.liveNodes()).toEqual(remaining);
+      // A closed node no longer receives broadcasts.
+      const seen: string[] = [];
+      b.onEnvelope((envelope) => seen.push(envelope.type));
+      await a.broadcast({ type: 'custom', name: 'after-close', data: null });
+      await waitFor(() => seen.length === 1);
     });
 
     it('keeps delivering to other handlers when one throws', async () => {

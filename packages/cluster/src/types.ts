@@ -64,6 +64,14 @@ export interface Cluster {
 
   /** Resolves false when that node is gone (no receiver), so the caller can re-route. */
   send(node: string, envelope: Envelope): Promise<boolean>;
+  /**
+   * Delivers the envelope once to the onEnvelope handlers of every other live node, never to this
+   * one. Best effort like send: while this node cannot reach the shared backend nothing is
+   * delivered, and it does not reject for that.
+   */
+  broadcast(envelope: Envelope): Promise<void>;
+  /** Ids of the nodes currently alive, sorted: this node while it runs, plus the others that heartbeat. Only this node while degraded. */
+  liveNodes(): Promise<string[]>;
   onEnvelope(handler: EnvelopeHandler): void;
   /** Called on exactly one surviving node when another node's heartbeat expired, with the sessions it had; they are already removed from the directory. */
   onNodeDown(handler: NodeDownHandler): void;
