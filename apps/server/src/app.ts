@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createCluster } from '@strom/cluster';
 import { XmppServer } from '@strom/core';
-import { defaultModules } from '@strom/modules';
 import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
-import { type Config, moduleOptions, storageOptions } from './config.js';
+import { type Config, storageOptions } from './config.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { web } from './web/index.js';
@@ -52,7 +51,8 @@ export function createXmppServer(config: Config, storage: Storage, log: Logger):
     cluster,
     log: log.child({ component: 'xmpp' }),
     limits: { maxStanzaBytes: config.maxStanzaBytes },
-    modules: defaultModules(moduleOptions(config)),
+    modules: config.modules,
+    env: config.env,
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, moduleOptions } from './config.js';
+import { ConfigError, loadConfig, moduleSettings } from './config.js';
 
 describe('configuration', () => {
   it('has defaults a newcomer can run with', () => {
@@ -33,12 +33,12 @@ describe('configuration', () => {
       MAX_VCARD_SIZE: '4096',
       HIDE_VERSION: 'yes',
     });
-    expect(moduleOptions(config)).toEqual({
-      registration: 'closed',
-      maxRosterItems: 50,
-      offlineQuota: 20,
-      maxVCardBytes: 4096,
-      hideVersion: true,
+    expect(moduleSettings(config)).toMatchObject({
+      register: { registration: 'closed' },
+      roster: { maxRosterItems: 50 },
+      offline: { quota: 20 },
+      vcard: { maxVCardBytes: 4096 },
+      version: { hideVersion: true },
     });
     expect(config.domain).toBe('chat.example.org');
     expect(config.port).toBe(443);

@@ -1,9 +1,17 @@
 import path from 'node:path';
-import type { ModuleOptions } from '@strom/modules';
+import { type AnyModule, resolveSettings } from '@strom/core';
+import { defaultModules } from '@strom/modules';
 import type { StorageOptions } from '@strom/storage';
 
-/** Every setting Strom reads, with its environment variable; `.env.example` documents the same list. */
+/**
+ * The server's own settings, with their environment variables; `.env.example` documents the same
+ * list. Modules declare and read their own settings (`settings` in each module) from `env`.
+ */
 export interface Config {
+  /** The environment the configuration was read from; modules take their settings from it. */
+  env: Env;
+  /** The modules to load. */
+  modules: AnyModule[];
   domain: string;
   host: string;
   port: number;
@@ -23,11 +31,8 @@ export interface Config {
   clusterNodeTtlMs: number;
   trustedProxies: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Whether the web page offers account creation (the register module reads the same variable). */
   registration: 'open' | 'closed';
-  maxRosterItems: number;
-  offlineQuota: number;
-  maxVCardBytes: number;
-  hideVersion: boolean;
   maxStanzaBytes: number;
   pingIntervalMs: number;
   deadPeerTimeoutMs: number;
@@ -47,7 +52,7 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Reads and validates the configuration; any bad value is reported by name with what is expected. */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaultModules()): Config {
   const errors: string[] = [];
   const str = (name: string, fallback: string): string => {
     const value = env[name]?.trim();
@@ -137,7 +142,15 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
+  // Module settings are checked here too, so every bad value is reported at once, before start.
+  // Two modules may read one variable: each bad value is named once.
+  const moduleErrors: string[] = [];
+  for (const module of modules) resolveSettings(module.settings ?? {}, env, moduleErrors);
+  for (const error of new Set(moduleErrors)) errors.push(error);
+
   const config: Config = {
+    env: { ...env },
+    modules,
     domain,
     host: str('HOST', '127.0.0.1'),
     port: int('PORT', 5280, 0, 65535),
@@ -153,10 +166,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustedProxies,
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     registration: oneOf('REGISTRATION', ['open', 'closed'] as const, 'open'),
-    maxRosterItems: int('MAX_ROSTER_ITEMS', 1000, 1, 100_000),
-    offlineQuota: int('OFFLINE_QUOTA', 1000, 0, 1_000_000),
-    maxVCardBytes: int('MAX_VCARD_SIZE', 65_536, 1024, 8 * 1024 * 1024),
-    hideVersion: bool('HIDE_VERSION', false),
     maxStanzaBytes: int('MAX_STANZA_SIZE', 262_144, 1024, 16 * 1024 * 1024),
     pingIntervalMs,
     deadPeerTimeoutMs: int('DEAD_PEER_TIMEOUT', 30, 1, 3600) * 1000,
@@ -190,15 +199,14 @@ export async function loadDotEnv(file: string, env: Env = process.env): Promise<
   }
 }
 
-/** The module settings a configuration implies; the server and the CLI load the same modules. */
-export function moduleOptions(config: Config): ModuleOptions {
-  return {
-    registration: config.registration,
-    maxRosterItems: config.maxRosterItems,
-    offlineQuota: config.offlineQuota,
-    maxVCardBytes: config.maxVCardBytes,
-    hideVersion: config.hideVersion,
-  };
+/** Each module's settings as the configuration resolves them, by module name. */
+export function moduleSettings(config: Config): Record<string, Record<string, unknown>> {
+  const result: Record<string, Record<string, unknown>> = {};
+  for (const module of config.modules) {
+    if (module.settings === undefined || Object.keys(module.settings).length === 0) continue;
+    result[module.name] = resolveSettings(module.settings, config.env, []);
+  }
+  return result;
 }
 
 /** Where the configuration keeps its data; the server, `strom migrate` and the CLI open the same. */

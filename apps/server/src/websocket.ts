@@ -69,17 +69,22 @@ export const xmppWebSocket = fp<WebSocketOptions>(
         },
       },
       (socket, request) => {
-        const session = opts.xmpp.openStream(createTransport(socket, request));
-        const connection: Connection = { socket, session, lastSeen: Date.now(), pingSentAt: 0 };
+        // A resumed stream moves this connection onto the session it resumes (`attach`).
+        const connection = { socket, lastSeen: Date.now(), pingSentAt: 0 } as Connection;
+        connection.session = opts.xmpp.openStream(
+          createTransport(socket, request, (session) => {
+            connection.session = session;
+          }),
+        );
         connections.add(connection);
         socket.on('message', (data, isBinary) => {
           connection.lastSeen = Date.now();
           connection.pingSentAt = 0;
           if (isBinary) {
-            session.fail(new StreamError('bad-format', 'XMPP frames are text messages'));
+            connection.session.fail(new StreamError('bad-format', 'XMPP frames are text messages'));
             return;
           }
-          session.receive(data.toString());
+          connection.session.receive(data.toString());
         });
         socket.on('pong', () => {
           connection.lastSeen = Date.now();
@@ -90,9 +95,9 @@ export const xmppWebSocket = fp<WebSocketOptions>(
         });
         socket.on('close', () => {
           connections.delete(connection);
-          session.transportClosed();
+          connection.session.transportClosed();
         });
-        interceptOversizedClose(socket, request.raw.socket as Socket, session, opts.maxStanzaBytes);
+        interceptOversizedClose(socket, request.raw.socket as Socket, connection, opts.maxStanzaBytes);
       },
     );
 
@@ -142,7 +147,11 @@ function releaseHeldSockets(): void {
   heldSockets.clear();
 }
 
-function createTransport(socket: WebSocket, request: FastifyRequest): Transport {
+function createTransport(
+  socket: WebSocket,
+  request: FastifyRequest,
+  attach: (session: ClientSession) => void,
+): Transport {
   const raw = request.raw.socket as Socket;
   const secure = isSecureRequest(request);
   let pausedForOutput = false;
@@ -176,6 +185,7 @@ function createTransport(socket: WebSocket, request: FastifyRequest): Transport 
     resume() {
       if (!pausedForOutput) socket.resume();
     },
+    attach,
   };
 }
 
@@ -187,13 +197,15 @@ function createTransport(socket: WebSocket, request: FastifyRequest): Transport 
 function interceptOversizedClose(
   socket: WebSocket,
   raw: Socket,
-  session: ClientSession,
+  connection: Connection,
   maxStanzaBytes: number,
 ): void {
   const close = socket.close.bind(socket);
   socket.close = (code?: number, reason?: string | Buffer) => {
     if (code === 1009) {
-      session.fail(new StreamError('policy-violation', `Stanza larger than ${maxStanzaBytes} bytes`));
+      connection.session.fail(
+        new StreamError('policy-violation', `Stanza larger than ${maxStanzaBytes} bytes`),
+      );
     }
     release(raw);
     close(code, reason);

@@ -1,3 +1,4 @@
+import { CoreEvents } from '@strom/core';
 import { JID } from '@strom/jid';
 import type { Subscription } from '@strom/storage';
 import type { Element } from '@strom/xml';
@@ -341,7 +342,7 @@ describe.each(STORAGE_KINDS)('presence (%s)', (storage) => {
       available,
       interested: true,
     });
-    await server.strom.xmpp.registry.fire('node-down', {
+    await server.strom.xmpp.registry.fire(CoreEvents.nodeDown, {
       node: 'node-that-died',
       sessions: [lost(alice, true), lost(carol, false)],
     });

@@ -130,8 +130,9 @@ export class StreamError extends Error {
  */
 export function errorReply(stanza: Element, error: StanzaError, by?: string): Element | undefined {
   if (stanza.attrs.type === 'error') return undefined;
+  // The namespace follows the request's; a stream edge renders it in its own (stream-namespace.ts).
   const reply = new Element(stanza.name, {
-    xmlns: stanza.attrs.xmlns ?? NS.client,
+    ...(stanza.attrs.xmlns !== undefined ? { xmlns: stanza.attrs.xmlns } : {}),
     type: 'error',
     ...(stanza.attrs.id !== undefined ? { id: stanza.attrs.id } : {}),
     ...(stanza.attrs.to !== undefined ? { from: stanza.attrs.to } : {}),
@@ -152,7 +153,7 @@ export function iqResult(request: Element, payload?: Element): Element {
   return xml(
     'iq',
     {
-      xmlns: request.attrs.xmlns ?? NS.client,
+      ...(request.attrs.xmlns !== undefined ? { xmlns: request.attrs.xmlns } : {}),
       type: 'result',
       id: request.attrs.id,
       from: request.attrs.to,

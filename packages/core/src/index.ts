@@ -1,3 +1,5 @@
+/** A session directory entry: where one resource is online and how it takes part in presence. */
+export type { SessionEntry } from '@strom/cluster';
 export {
   AccountError,
   type AccountProblem,
@@ -5,6 +7,25 @@ export {
   createAccount,
   normalizeUsername,
 } from './accounts.js';
+export {
+  type AccountService,
+  type AnyModule,
+  type DeliveryItem,
+  type DiscoRegistry,
+  defineModule,
+  type Identity,
+  type IqHandler,
+  type ModuleContext,
+  type NonzaEvent,
+  type NonzaHandler,
+  type SessionDirectory,
+  type StreamFeatureProvider,
+  type StreamFeatureStage,
+  type StreamIqEvent,
+  type StreamIqHandler,
+  type StreamStage,
+  type StromModule,
+} from './context.js';
 export {
   errorReply,
   iqResult,
@@ -14,25 +35,40 @@ export {
   StreamError,
   type StreamErrorCondition,
 } from './errors.js';
-export { HookBus, type HookHandler, type HookResult } from './hooks.js';
-export { NS } from './namespaces.js';
 export {
   type Addressing,
-  defineModule,
-  type Identity,
+  CoreEvents,
+  defineEvent,
+  type EventName,
   type IqEvent,
-  type IqHandler,
-  iqEventName,
-  type LifecycleEvents,
-  type ModuleContext,
-  ModuleRegistry,
-  type NonzaEvent,
-  type PreAuthIqEvent,
   type StanzaEvent,
   type StanzaKind,
-  type StreamFeatureStage,
-  type StromModule,
-} from './registry.js';
+} from './events.js';
+export { HookBus, type HookHandler, type HookResult } from './hooks.js';
+export { type ComponentHandler, HostTable } from './hosts.js';
+export { type Logger, silentLogger } from './logger.js';
+export { NS } from './namespaces.js';
+export { clientOrigin, INTERNAL, isInternal, type Origin, sessionOf } from './origin.js';
+export { iqEventName, ModuleRegistry, orderModules } from './registry.js';
 export { Router } from './router.js';
-export { type Logger, type ServerOptions, silentLogger, XmppServer } from './server.js';
-export { ClientSession, type CloseReason, type SessionState, type Transport } from './session.js';
+export { ModuleSettingsError, type ServerOptions, XmppServer } from './server.js';
+export {
+  ClientSession,
+  type CloseReason,
+  type InboundFilter,
+  type Outbound,
+  type OutboundFilter,
+  type SessionHost,
+  type SessionState,
+  type Transport,
+} from './session.js';
+export {
+  type Env,
+  resolveSettings,
+  type Setting,
+  type SettingsOf,
+  type SettingsSpec,
+  setting,
+} from './settings.js';
+export { bindModule } from './stream/bind.js';
+export { type SaslOptions, saslModule } from './stream/sasl.js';

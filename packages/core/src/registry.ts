@@ -1,184 +1,167 @@
-import type { SessionEntry } from '@strom/cluster';
-import type { JID } from '@strom/jid';
 import { Element } from '@strom/xml';
+import type {
+  AnyModule,
+  Identity,
+  NonzaHandler,
+  StreamFeatureProvider,
+  StreamIqHandler,
+  StreamStage,
+} from './context.js';
 import { errorReply, iqResult, StanzaError } from './errors.js';
+import type { Addressing, EventName, StanzaEvent } from './events.js';
 import { HookBus, type HookHandler, type HookResult } from './hooks.js';
-import type { XmppServer } from './server.js';
-import type { ClientSession, CloseReason } from './session.js';
-
-export type StanzaKind = 'message' | 'presence' | 'iq';
-
-/**
- * How a stanza is addressed, as seen by the server that handles it:
- * `host` — the server itself; `self` — the sender's own account (no `to`, or its own bare JID);
- * `bare` — another account; `full` — a specific resource.
- */
-export type Addressing = 'host' | 'self' | 'bare' | 'full';
-
-export interface StanzaEvent {
-  readonly stanza: Element;
-  readonly kind: StanzaKind;
-  /** The stanza's type with RFC defaults applied (message: normal, presence: available). */
-  readonly type: string;
-  readonly from: JID;
-  /** The addressee; for a stanza without `to` from a client, the sender's bare JID. */
-  readonly to: JID;
-  readonly addressing: Addressing;
-  /** True when `to` is on a domain this server does not host. */
-  readonly remote: boolean;
-  /** The local session that sent the stanza, when it came from a client of this node. */
-  readonly origin: ClientSession | undefined;
-  readonly server: XmppServer;
-}
-
-export interface IqEvent extends StanzaEvent {
-  readonly payload: Element;
-}
-
-/** Returns the result payload (or nothing for an empty result); throws StanzaError to answer with an error. */
-export type IqHandler = (event: IqEvent) => Element | undefined | void | Promise<Element | undefined | void>;
-
-/** IQs a client may send before authenticating (in-band registration). */
-export interface PreAuthIqEvent {
-  readonly stanza: Element;
-  readonly payload: Element;
-  readonly session: ClientSession;
-  readonly server: XmppServer;
-}
-export type PreAuthIqHandler = (
-  event: PreAuthIqEvent,
-) => Element | undefined | void | Promise<Element | undefined | void>;
-
-/** Top-level elements outside jabber:client (e.g. stream management), once bound. */
-export interface NonzaEvent {
-  readonly element: Element;
-  readonly session: ClientSession;
-  readonly server: XmppServer;
-}
-
-export interface LifecycleEvents {
-  /** A resource was bound; the session can now send and receive stanzas. */
-  'session-bound': { session: ClientSession };
-  /** A session sent its first available presence (RFC 6121 §4.2): time for offline messages and pending requests. */
-  'initial-presence': { session: ClientSession };
-  /** A bound session ended, for any reason; it is already gone from the session directory. */
-  'session-closed': { session: ClientSession; reason: CloseReason };
-  /** Another node died; its sessions are already gone from the directory. Fired on one surviving node. */
-  'node-down': { node: string; sessions: SessionEntry[] };
-  /** A module-defined message from another node. */
-  'cluster-message': { name: string; data: unknown; fromNode: string };
-  /** An account is being deleted; modules notify contacts and drop in-memory state. */
-  'account-deleted': { username: string; jid: JID };
-}
-
-export type StreamFeatureStage = 'pre-auth' | 'post-auth';
-export type StreamFeatureProvider = (session: ClientSession) => Element | undefined;
-
-export interface Identity {
-  category: string;
-  type: string;
-  name?: string;
-}
-
-/** What a module gets to plug itself into the server. */
-export interface ModuleContext {
-  readonly server: XmppServer;
-  /** Hooks a routed stanza event, e.g. `message/bare`, `pre-presence/self`, `iq/full`. */
-  hook(event: string, handler: HookHandler<StanzaEvent>, priority?: number): void;
-  /** Answers IQ get/set requests for one payload; `self` handlers also serve the bare JID when none is there. */
-  iq(type: 'get' | 'set', addressing: Addressing, xmlns: string, name: string, handler: IqHandler): void;
-  preAuthIq(type: 'get' | 'set', xmlns: string, name: string, handler: PreAuthIqHandler): void;
-  nonza(xmlns: string, name: string, handler: (event: NonzaEvent) => void | Promise<void>): void;
-  on<K extends keyof LifecycleEvents>(
-    event: K,
-    handler: (event: LifecycleEvents[K]) => HookResult | Promise<HookResult>,
-    priority?: number,
-  ): void;
-  /** Advertised in disco#info of the server. */
-  feature(...namespaces: string[]): void;
-  /** Advertised in disco#info of every account's bare JID. */
-  accountFeature(...namespaces: string[]): void;
-  identity(identity: Identity): void;
-  streamFeature(stage: StreamFeatureStage, provider: StreamFeatureProvider): void;
-}
-
-export interface StromModule {
-  readonly name: string;
-  setup(ctx: ModuleContext): void | Promise<void>;
-}
-
-export function defineModule(module: StromModule): StromModule {
-  return module;
-}
+import type { Logger } from './logger.js';
+import type { ClientSession } from './session.js';
 
 export function iqEventName(type: string, addressing: Addressing, xmlns: string, name: string): string {
   return `iq-${type}/${addressing}/${xmlns}:${name}`;
 }
 
-/** Holds what modules registered: stanza hooks, lifecycle hooks, disco data and stream features. */
+/**
+ * Orders modules so that each comes after the modules it requires, keeping the given order
+ * otherwise. A missing requirement or a cycle is a configuration error, reported by name.
+ */
+export function orderModules(modules: readonly AnyModule[]): AnyModule[] {
+  const byName = new Map<string, AnyModule>();
+  for (const module of modules) {
+    if (byName.has(module.name)) throw new Error(`Module ${module.name} is listed twice`);
+    byName.set(module.name, module);
+  }
+  for (const module of modules) {
+    for (const required of module.requires ?? []) {
+      if (!byName.has(required)) {
+        throw new Error(`Module ${module.name} requires ${required}, which is not in the module list`);
+      }
+    }
+  }
+  const ordered: AnyModule[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (module: AnyModule, path: string[]): void => {
+    const current = state.get(module.name);
+    if (current === 'done') return;
+    if (current === 'visiting') {
+      throw new Error(`Modules require each other in a cycle: ${[...path, module.name].join(' → ')}`);
+    }
+    state.set(module.name, 'visiting');
+    for (const required of module.requires ?? []) visit(byName.get(required)!, [...path, module.name]);
+    state.set(module.name, 'done');
+    ordered.push(module);
+  };
+  for (const module of modules) visit(module, []);
+  return ordered;
+}
+
+type BroadcastHandler = (data: unknown, fromNode: string) => void | Promise<void>;
+
+/** Holds what modules registered: stanza hooks, typed events, disco data, stream features and nonzas. */
 export class ModuleRegistry {
   readonly stanzaHooks = new HookBus<StanzaEvent>();
-  readonly lifecycle = new HookBus<unknown>();
+  private readonly events = new HookBus<unknown>();
   readonly serverFeatures = new Set<string>();
   readonly accountFeatures = new Set<string>();
   readonly identities: Identity[] = [];
   readonly modules: string[] = [];
-  private readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
-  private readonly nonzas = new Map<string, (event: NonzaEvent) => void | Promise<void>>();
-  private readonly features: Record<StreamFeatureStage, StreamFeatureProvider[]> = {
+  private readonly streamIqs = new Map<string, StreamIqHandler>();
+  private readonly nonzas = new Map<string, NonzaHandler>();
+  private readonly broadcasts = new Map<string, BroadcastHandler>();
+  /** Synchronous handlers of events that must be decided on the spot (the hibernation veto). */
+  private readonly syncHandlers = new Map<
+    string,
+    Array<{ handler: (payload: unknown) => unknown; priority: number }>
+  >();
+  private readonly features: Record<StreamStage, StreamFeatureProvider[]> = {
     'pre-auth': [],
-    'post-auth': [],
+    'pre-bind': [],
+    bound: [],
   };
 
-  constructor(private readonly server: XmppServer) {}
+  constructor(private readonly log: Logger) {}
 
-  async load(module: StromModule): Promise<void> {
-    if (this.modules.includes(module.name)) throw new Error(`Module ${module.name} is loaded twice`);
-    this.modules.push(module.name);
-    await module.setup(this.contextFor());
+  /** Sets up modules in dependency order. */
+  async load(modules: readonly AnyModule[], setup: (module: AnyModule) => Promise<void>): Promise<void> {
+    for (const module of orderModules(modules)) {
+      this.modules.push(module.name);
+      await setup(module);
+    }
   }
 
-  private contextFor(): ModuleContext {
-    const server = this.server;
-    return {
-      server,
-      hook: (event, handler, priority) => {
-        this.stanzaHooks.on(event, handler, priority);
-      },
-      iq: (type, addressing, xmlns, name, handler) => {
-        const eventName = iqEventName(type, addressing, xmlns, name);
-        if (this.stanzaHooks.has(eventName)) throw new Error(`Two handlers for ${eventName}`);
-        this.stanzaHooks.on(eventName, (event) => answerIq(event, handler));
-      },
-      preAuthIq: (type, xmlns, name, handler) => {
-        this.preAuthIqs.set(`${type}/${xmlns}:${name}`, handler);
-      },
-      nonza: (xmlns, name, handler) => {
-        this.nonzas.set(`${xmlns}:${name}`, handler);
-      },
-      on: (event, handler, priority) => {
-        this.lifecycle.on(event, handler as HookHandler<unknown>, priority);
-      },
-      feature: (...namespaces) => {
-        for (const ns of namespaces) this.serverFeatures.add(ns);
-      },
-      accountFeature: (...namespaces) => {
-        for (const ns of namespaces) this.accountFeatures.add(ns);
-      },
-      identity: (identity) => {
-        this.identities.push(identity);
-      },
-      streamFeature: (stage, provider) => {
-        this.features[stage].push(provider);
-      },
-    };
+  hook(event: string, handler: HookHandler<StanzaEvent>, priority?: number): void {
+    this.stanzaHooks.on(event, handler, priority);
   }
 
-  fire<K extends keyof LifecycleEvents>(event: K, payload: LifecycleEvents[K]): Promise<boolean> {
-    return this.lifecycle.fire(event, payload);
+  iq(eventName: string, handler: HookHandler<StanzaEvent>): void {
+    if (this.stanzaHooks.has(eventName)) throw new Error(`Two handlers for ${eventName}`);
+    this.stanzaHooks.on(eventName, handler);
   }
 
-  streamFeatures(stage: StreamFeatureStage, session: ClientSession): Element[] {
+  on<T>(
+    event: EventName<T>,
+    handler: (payload: T) => HookResult | Promise<HookResult>,
+    priority?: number,
+  ): void {
+    this.events.on(event.name, handler as HookHandler<unknown>, priority);
+    let list = this.syncHandlers.get(event.name);
+    if (!list) {
+      list = [];
+      this.syncHandlers.set(event.name, list);
+    }
+    list.push({ handler: handler as (payload: unknown) => unknown, priority: priority ?? 0 });
+    list.sort((a, b) => b.priority - a.priority);
+  }
+
+  fire<T>(event: EventName<T>, payload: T): Promise<boolean> {
+    return this.events.fire(event.name, payload);
+  }
+
+  /**
+   * Asks an event's handlers synchronously whether any of them takes the event (returns true).
+   * Handlers returning a promise are not waited for and count as declining.
+   */
+  ask<T>(event: EventName<T>, payload: T): boolean {
+    for (const { handler } of this.syncHandlers.get(event.name) ?? []) {
+      if (handler(payload) === true) return true;
+    }
+    return false;
+  }
+
+  streamIq(
+    stage: 'pre-auth' | 'pre-bind',
+    type: 'get' | 'set',
+    xmlns: string,
+    name: string,
+    handler: StreamIqHandler,
+  ): void {
+    const key = `${stage}/${type}/${xmlns}:${name}`;
+    if (this.streamIqs.has(key)) throw new Error(`Two handlers for ${key}`);
+    this.streamIqs.set(key, handler);
+  }
+
+  nonza(stage: StreamStage, xmlns: string, name: string, handler: NonzaHandler): void {
+    const key = `${stage}/${xmlns}:${name}`;
+    if (this.nonzas.has(key)) throw new Error(`Two handlers for <${name} xmlns="${xmlns}"/> at ${stage}`);
+    this.nonzas.set(key, handler);
+  }
+
+  streamFeature(stage: StreamStage, provider: StreamFeatureProvider): void {
+    this.features[stage].push(provider);
+  }
+
+  onBroadcast(key: string, handler: BroadcastHandler): void {
+    if (this.broadcasts.has(key)) throw new Error(`Two handlers for the cluster message ${key}`);
+    this.broadcasts.set(key, handler);
+  }
+
+  async handleBroadcast(key: string, data: unknown, fromNode: string): Promise<void> {
+    const handler = this.broadcasts.get(key);
+    if (!handler) return;
+    try {
+      await handler(data, fromNode);
+    } catch (err) {
+      this.log.error({ err, message: key }, 'cluster message handling failed');
+    }
+  }
+
+  streamFeatures(stage: StreamStage, session: ClientSession): Element[] {
     const result: Element[] = [];
     for (const provider of this.features[stage]) {
       const feature = provider(session);
@@ -187,52 +170,46 @@ export class ModuleRegistry {
     return result;
   }
 
-  async handlePreAuthIq(session: ClientSession, stanza: Element): Promise<boolean> {
+  /** Answers an IQ sent on a stream that is not bound yet; false when no module takes it. */
+  async handleStreamIq(
+    stage: 'pre-auth' | 'pre-bind',
+    session: ClientSession,
+    stanza: Element,
+  ): Promise<boolean> {
     const type = stanza.attrs.type;
     if (type !== 'get' && type !== 'set') return false;
     const payload = stanza.firstElement();
     const ns = payload?.getNS();
     if (!payload || !ns) return false;
-    const handler = this.preAuthIqs.get(`${type}/${ns}:${payload.localName}`);
+    const handler = this.streamIqs.get(`${stage}/${type}/${ns}:${payload.localName}`);
     if (!handler) return false;
-    // Pre-auth replies carry no addresses (the client has no JID yet) and never echo the request:
-    // it may hold a password (XEP-0077 §3.3).
+    // Replies before binding carry no addresses (the client has no JID yet) and never echo the
+    // request: it may hold a password (XEP-0077 §3.3).
     const { from: _from, to: _to, ...attrs } = stanza.attrs;
     const request = new Element('iq', attrs);
     try {
-      const result = await handler({ stanza, payload, session, server: this.server });
+      const result = await handler({ stanza, payload, session });
       session.send(iqResult(request, result ?? undefined));
     } catch (err) {
-      const error = err instanceof StanzaError ? err : internalError(this.server, err);
+      const error = err instanceof StanzaError ? err : this.internalError(err);
       const reply = errorReply(request, error);
       if (reply) session.send(reply);
     }
     return true;
   }
 
-  async handleNonza(session: ClientSession, element: Element): Promise<boolean> {
-    const handler = this.nonzas.get(`${element.getNS()}:${element.localName}`);
+  /** Hands a nonza to the module that takes it at this stage; false when none does. */
+  async handleNonza(stage: StreamStage, session: ClientSession, element: Element): Promise<boolean> {
+    const ns = element.getNS();
+    const handler =
+      this.nonzas.get(`${stage}/${ns}:${element.localName}`) ?? this.nonzas.get(`${stage}/${ns}:*`);
     if (!handler) return false;
-    await handler({ element, session, server: this.server });
+    await handler({ element, session });
     return true;
   }
-}
 
-async function answerIq(event: StanzaEvent, handler: IqHandler): Promise<true> {
-  const { stanza, server } = event;
-  const payload = stanza.firstElement()!;
-  let reply: Element | undefined;
-  try {
-    const result = await handler({ ...event, payload });
-    reply = iqResult(stanza, result ?? undefined);
-  } catch (err) {
-    reply = errorReply(stanza, err instanceof StanzaError ? err : internalError(server, err));
+  internalError(err: unknown): StanzaError {
+    this.log.error({ err }, 'handler failed');
+    return new StanzaError('internal-server-error');
   }
-  if (reply) await server.router.reply(event, reply);
-  return true;
-}
-
-function internalError(server: XmppServer, err: unknown): StanzaError {
-  server.log.error({ err }, 'handler failed');
-  return new StanzaError('internal-server-error');
 }

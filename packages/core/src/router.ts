@@ -1,9 +1,21 @@
 import { JID } from '@strom/jid';
 import type { Element } from '@strom/xml';
 import { errorReply, StanzaError } from './errors.js';
-import { type Addressing, iqEventName, type StanzaEvent, type StanzaKind } from './registry.js';
-import type { XmppServer } from './server.js';
+import type { Addressing, StanzaEvent, StanzaKind } from './events.js';
+import type { HostTable } from './hosts.js';
+import type { Logger } from './logger.js';
+import { clientOrigin, INTERNAL, type Origin, sessionOf } from './origin.js';
+import { iqEventName, type ModuleRegistry } from './registry.js';
 import type { ClientSession } from './session.js';
+
+/** What the router delivers through: the node's sessions and the cluster, and pending server IQs. */
+export interface RouterLinks {
+  readonly hosts: HostTable;
+  readonly registry: ModuleRegistry;
+  readonly log: Logger;
+  deliverFull(stanza: Element, to: JID): Promise<boolean>;
+  settleIq(response: Element): void;
+}
 
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
 const MESSAGE_TYPES = new Set(['normal', 'chat', 'groupchat', 'headline', 'error']);
@@ -25,11 +37,11 @@ const PRESENCE_TYPES = new Set([
  * need to know on which node a session lives.
  */
 export class Router {
-  constructor(private readonly server: XmppServer) {}
+  constructor(private readonly links: RouterLinks) {}
 
   /** A stanza sent by a bound local client. */
   async fromClient(session: ClientSession, stanza: Element): Promise<void> {
-    const server = this.server;
+    const origin = clientOrigin(session);
     const kind = stanza.localName as StanzaKind;
     const sender = session.jid!;
     // The sender's address is always the session's own: clients may write anything (or a stale resource).
@@ -38,21 +50,17 @@ export class Router {
     const rawType = stanza.attrs.type;
     if (kind === 'iq') {
       if (rawType === undefined || !IQ_TYPES.has(rawType) || stanza.attrs.id === undefined) {
-        return this.bounce(
-          stanza,
-          new StanzaError('bad-request', 'IQ needs a valid type and an id'),
-          session,
-        );
+        return this.bounce(stanza, new StanzaError('bad-request', 'IQ needs a valid type and an id'), origin);
       }
       if ((rawType === 'get' || rawType === 'set') && stanza.elements().length !== 1) {
         return this.bounce(
           stanza,
           new StanzaError('bad-request', 'IQ get/set needs exactly one payload'),
-          session,
+          origin,
         );
       }
     } else if (rawType !== undefined && !(kind === 'message' ? MESSAGE_TYPES : PRESENCE_TYPES).has(rawType)) {
-      return this.bounce(stanza, new StanzaError('bad-request', `Unknown ${kind} type`), session);
+      return this.bounce(stanza, new StanzaError('bad-request', `Unknown ${kind} type`), origin);
     }
 
     let to: JID;
@@ -64,25 +72,25 @@ export class Router {
     } else {
       const parsed = JID.tryParse(rawTo);
       if (parsed === undefined) {
-        return this.bounce(stanza, new StanzaError('jid-malformed', 'Invalid address in "to"'), session);
+        return this.bounce(stanza, new StanzaError('jid-malformed', 'Invalid address in "to"'), origin);
       }
       to = parsed;
       addressing = classify(to, sender);
     }
-    const event = this.event(stanza, kind, to, addressing, sender, session);
-    if (await server.registry.stanzaHooks.fire(`pre-${kind}/${addressing}`, event)) return;
+    const event = this.event(stanza, kind, to, addressing, sender, origin);
+    if (await this.links.registry.stanzaHooks.fire(`pre-${kind}/${addressing}`, event)) return;
     await this.dispatch(event);
   }
 
   /**
-   * Routes a stanza on behalf of the server or a module (both `from` and `to` must be set), or a
-   * client stanza after outbound processing.
+   * Routes a stanza with `from` and `to` set: one the server or a module generated (by default), or
+   * one from another origin after its edge has checked it.
    */
-  async route(stanza: Element, origin?: ClientSession): Promise<void> {
+  async route(stanza: Element, origin: Origin = INTERNAL): Promise<void> {
     const from = JID.tryParse(stanza.attrs.from ?? '');
     const to = JID.tryParse(stanza.attrs.to ?? '');
     if (!from || !to) {
-      this.server.log.warn({ stanza: stanza.localName }, 'internal stanza without valid addresses dropped');
+      this.links.log.warn({ stanza: stanza.localName }, 'internal stanza without valid addresses dropped');
       return;
     }
     const kind = stanza.localName as StanzaKind;
@@ -92,19 +100,20 @@ export class Router {
 
   /** Replies to the sender of an event; a local origin gets it directly. */
   async reply(event: StanzaEvent, reply: Element): Promise<void> {
-    if (event.origin?.jid?.equals(event.from)) {
-      event.origin.send(reply);
+    if (event.session?.jid?.equals(event.from)) {
+      event.session.send(reply);
       return;
     }
     await this.route(reply);
   }
 
   /** Answers a stanza with an error (never an error to an error). */
-  async bounce(stanza: Element, error: StanzaError, origin?: ClientSession): Promise<void> {
+  async bounce(stanza: Element, error: StanzaError, origin: Origin = INTERNAL): Promise<void> {
     const reply = errorReply(stanza, error);
     if (!reply) return;
-    if (reply.attrs.from === undefined) reply.attrs.from = this.server.domain;
-    if (origin?.jid && reply.attrs.to === origin.jid.toString()) origin.send(reply);
+    if (reply.attrs.from === undefined) reply.attrs.from = this.links.hosts.main;
+    const session = sessionOf(origin);
+    if (session?.jid && reply.attrs.to === session.jid.toString()) session.send(reply);
     else if (reply.attrs.to !== undefined) await this.route(reply);
   }
 
@@ -114,7 +123,7 @@ export class Router {
     to: JID,
     addressing: Addressing,
     from: JID,
-    origin: ClientSession | undefined,
+    origin: Origin,
   ): StanzaEvent {
     const raw = stanza.attrs.type;
     const type = raw ?? (kind === 'message' ? 'normal' : kind === 'presence' ? 'available' : '');
@@ -125,18 +134,23 @@ export class Router {
       from,
       to,
       addressing,
-      remote: !this.server.hosts(to.domain),
+      remote: !this.links.hosts.isLocal(to.domain),
       origin,
-      server: this.server,
+      session: sessionOf(origin),
     };
   }
 
   private async dispatch(event: StanzaEvent): Promise<void> {
     const { kind, addressing, stanza } = event;
-    const hooks = this.server.registry.stanzaHooks;
+    const hooks = this.links.registry.stanzaHooks;
     if (event.remote) {
       if (await hooks.fire('route/remote', event)) return;
       return this.bounce(stanza, new StanzaError('remote-server-not-found'), event.origin);
+    }
+    const component = this.links.hosts.component(event.to.domain);
+    if (component) {
+      await component(event);
+      return;
     }
     if (await hooks.fire(`${kind}/${addressing}`, event)) return;
     if (addressing === 'self' && (await hooks.fire(`${kind}/bare`, event))) return;
@@ -148,7 +162,7 @@ export class Router {
 
   private async defaultIq(event: StanzaEvent): Promise<void> {
     const { stanza, type, addressing } = event;
-    const hooks = this.server.registry.stanzaHooks;
+    const hooks = this.links.registry.stanzaHooks;
     if (type === 'get' || type === 'set') {
       if (addressing !== 'full') {
         const payload = stanza.firstElement()!;
@@ -162,21 +176,21 @@ export class Router {
         }
         return this.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
       }
-      if (await this.server.deliverFull(stanza, event.to)) return;
+      if (await this.links.deliverFull(stanza, event.to)) return;
       return this.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
     }
     // Responses: to a resource they are delivered; to the server they settle a pending request.
     if (addressing === 'full') {
-      await this.server.deliverFull(stanza, event.to);
+      await this.links.deliverFull(stanza, event.to);
       return;
     }
-    if (addressing === 'host') this.server.settleIq(stanza);
+    if (addressing === 'host') this.links.settleIq(stanza);
   }
 
   private async defaultMessage(event: StanzaEvent): Promise<void> {
     const { stanza, type, addressing } = event;
     if (addressing === 'full') {
-      if (await this.server.deliverFull(stanza, event.to)) return;
+      if (await this.links.deliverFull(stanza, event.to)) return;
       return this.undeliverable(stanza, event.to);
     }
     if (type === 'error' || type === 'headline') return;
@@ -185,7 +199,7 @@ export class Router {
   }
 
   private async defaultPresence(event: StanzaEvent): Promise<void> {
-    if (event.addressing === 'full') await this.server.deliverFull(event.stanza, event.to);
+    if (event.addressing === 'full') await this.links.deliverFull(event.stanza, event.to);
     // Presence to an account or the server that no module handled is ignored (RFC 6121 §4.3, §8.5.2).
   }
 
@@ -205,8 +219,8 @@ export class Router {
     if (type === 'headline') return;
     const from = JID.tryParse(stanza.attrs.from ?? '');
     if (!from) return;
-    const event = this.event(stanza, 'message', to, 'bare', from, undefined);
-    if (await this.server.registry.stanzaHooks.fire('message/bare', event)) return;
+    const event = this.event(stanza, 'message', to, 'bare', from, INTERNAL);
+    if (await this.links.registry.stanzaHooks.fire('message/bare', event)) return;
     return this.bounce(stanza, new StanzaError('service-unavailable'));
   }
 }

@@ -1,24 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import type { Cluster, Envelope, SessionEntry } from '@strom/cluster';
 import { JID } from '@strom/jid';
-import { AuthThrottle, SCRAM_MECHANISMS, type StoredCredentials } from '@strom/sasl';
+import { AuthThrottle } from '@strom/sasl';
 import type { Storage } from '@strom/storage';
-import { DEFAULT_LIMITS, type Element, serialize, type XmlLimits } from '@strom/xml';
+import { DEFAULT_LIMITS, type Element, type XmlLimits } from '@strom/xml';
 import { AccountError, changePassword, createAccount, normalizeUsername } from './accounts.js';
+import type { AnyModule, ModuleContext } from './context.js';
 import { StreamError } from './errors.js';
-import { ModuleRegistry, type StromModule } from './registry.js';
+import { CoreEvents } from './events.js';
+import { HostTable } from './hosts.js';
+import { IqTracker } from './iq-tracker.js';
+import { LocalSessions } from './local-sessions.js';
+import { type Logger, silentLogger } from './logger.js';
+import { createModuleContext } from './module-context.js';
+import { ModuleRegistry } from './registry.js';
 import { Router } from './router.js';
-import { ClientSession, type CloseReason, type Transport } from './session.js';
+import { ClientSession, type CloseReason, type SessionHost, type Transport } from './session.js';
+import type { Env } from './settings.js';
+import { resolveSettings } from './settings.js';
+import { bindModule } from './stream/bind.js';
+import { saslModule } from './stream/sasl.js';
 
-/** The logging surface the core needs; pino satisfies it. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export { type Logger, silentLogger } from './logger.js';
 
 export interface ServerOptions {
   domain: string;
@@ -26,7 +28,9 @@ export interface ServerOptions {
   cluster: Cluster;
   log?: Logger;
   limits?: Partial<XmlLimits>;
-  modules?: StromModule[];
+  modules?: AnyModule[];
+  /** Where modules read their settings (default: none set, so every module uses its defaults). */
+  env?: Env;
   /** Offer SASL PLAIN on secure transports (default true). */
   allowPlain?: boolean;
   authThrottle?: ConstructorParameters<typeof AuthThrottle>[0];
@@ -37,36 +41,35 @@ export interface ServerOptions {
 /** How long account deletion waits for the account's sessions on other nodes to end. */
 const ACCOUNT_DELETION_WAIT_MS = 5000;
 
-interface PendingIq {
-  resolve(result: Element): void;
-  reject(error: Error): void;
-  timer: NodeJS.Timeout;
-}
+/** Cluster messages the core sends for modules' broadcasts carry this prefix before the module name. */
+const MODULE_MESSAGE = 'module:';
+
+/** Invalid module settings, reported together by name. */
+export class ModuleSettingsError extends Error {}
 
 /**
- * The XMPP service for one domain on one node: local sessions, the module registry, the router,
- * and the link to the session directory shared by all nodes.
+ * The XMPP service for one domain on one node: it owns local streams, loads the modules in
+ * dependency order and gives each its context, and links the router to the cluster. Stream
+ * negotiation, authentication and binding are modules too; what is left here is the session life
+ * cycle and the wiring.
  */
-export class XmppServer {
+export class XmppServer implements SessionHost {
   readonly domain: string;
   readonly storage: Storage;
   readonly cluster: Cluster;
   readonly log: Logger;
   readonly limits: XmlLimits;
+  readonly hosts: HostTable;
   readonly registry: ModuleRegistry;
   readonly router: Router;
-  readonly authThrottle: AuthThrottle;
+  readonly local: LocalSessions;
   readonly startedAt = Date.now();
-  /** Bound local sessions by full JID. */
-  readonly sessions = new Map<string, ClientSession>();
   /** Every open local stream, bound or not (for shutdown). */
   readonly streams = new Set<ClientSession>();
-  private readonly allowPlain: boolean;
-  private readonly pendingIqs = new Map<string, PendingIq>();
-  private readonly iqTimeoutMs: number;
+  /** Failed-login throttle used by the SASL module. */
+  readonly authThrottle: AuthThrottle;
+  private readonly iqs: IqTracker;
   private readonly endings = new Set<Promise<void>>();
-  private iqCounter = 0;
-  private readonly iqPrefix = randomBytes(4).toString('hex');
   private stopping = false;
 
   constructor(private readonly options: ServerOptions) {
@@ -75,41 +78,79 @@ export class XmppServer {
     this.cluster = options.cluster;
     this.log = options.log ?? silentLogger;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.allowPlain = options.allowPlain ?? true;
-    this.iqTimeoutMs = options.iqTimeoutMs ?? 30_000;
+    this.hosts = new HostTable(this.domain);
+    this.iqs = new IqTracker(options.iqTimeoutMs ?? 30_000);
     this.authThrottle = new AuthThrottle(options.authThrottle);
-    this.registry = new ModuleRegistry(this);
-    this.router = new Router(this);
+    this.registry = new ModuleRegistry(this.log);
+    this.local = new LocalSessions(this.cluster, (stanza, to) => this.router.undeliverable(stanza, to));
+    this.router = new Router({
+      hosts: this.hosts,
+      registry: this.registry,
+      log: this.log,
+      deliverFull: (stanza, to) => this.local.deliverFull(stanza, to),
+      settleIq: (response) => this.iqs.settle(response),
+    });
+  }
+
+  /** Bound local sessions by full JID. */
+  get sessions(): ReadonlyMap<string, ClientSession> {
+    return this.local.byJid;
+  }
+
+  /** The modules this server loads: the stream modules, then the configured ones. */
+  private modules(): AnyModule[] {
+    const configured = this.options.modules ?? [];
+    const stream: AnyModule[] = [
+      saslModule({ allowPlain: this.options.allowPlain ?? true, throttle: this.authThrottle }),
+      bindModule,
+    ];
+    const names = new Set(configured.map((module) => module.name));
+    return [...stream.filter((module) => !names.has(module.name)), ...configured];
   }
 
   async start(): Promise<void> {
-    for (const module of this.options.modules ?? []) await this.registry.load(module);
+    const env = this.options.env ?? {};
+    const modules = this.modules();
+    const errors: string[] = [];
+    const settings = new Map(
+      modules.map((module) => [module.name, resolveSettings(module.settings ?? {}, env, errors)]),
+    );
+    if (errors.length > 0) {
+      throw new ModuleSettingsError(`Invalid configuration:\n  - ${[...new Set(errors)].join('\n  - ')}`);
+    }
+    await this.registry.load(modules, async (module) => {
+      await module.setup(this.contextFor(module.name), settings.get(module.name) as never);
+    });
     this.cluster.onEnvelope((envelope, fromNode) => this.onEnvelope(envelope, fromNode));
     this.cluster.onNodeDown((node, sessions) => {
-      void this.registry.fire('node-down', { node, sessions }).catch((err) => {
+      void this.registry.fire(CoreEvents.nodeDown, { node, sessions }).catch((err) => {
         this.log.error({ err }, 'node-down handling failed');
       });
     });
     await this.cluster.start();
   }
 
-  /** Whether this server hosts the domain. */
-  hosts(domain: string): boolean {
-    return domain === this.domain;
+  /** The context one module gets. */
+  contextFor(module: string): ModuleContext {
+    return createModuleContext(this, module, {
+      broadcast: (name, data, nodesOf) => this.broadcast(`${MODULE_MESSAGE}${module}/${name}`, data, nodesOf),
+      onBroadcast: (name, handler) =>
+        this.registry.onBroadcast(`${MODULE_MESSAGE}${module}/${name}`, handler),
+      sendIq: (iq, timeoutMs) =>
+        this.iqs.track(
+          iq,
+          (request) => {
+            request.attrs.from ??= this.domain;
+            void this.router.route(request);
+          },
+          timeoutMs,
+        ),
+    });
   }
 
-  saslMechanisms(secure: boolean): string[] {
-    return secure && this.allowPlain ? [...SCRAM_MECHANISMS, 'PLAIN'] : [...SCRAM_MECHANISMS];
-  }
-
-  async lookupCredentials(username: string): Promise<StoredCredentials | undefined> {
-    let local: string;
-    try {
-      local = normalizeUsername(username, this.domain);
-    } catch {
-      return undefined;
-    }
-    return (await this.storage.accounts.get(local))?.credentials;
+  /** Whether this server hosts the domain (the main domain or a component host). */
+  isLocalDomain(domain: string): boolean {
+    return this.hosts.isLocal(domain);
   }
 
   /** Starts a client stream over a new connection; the transport feeds it frames. */
@@ -119,23 +160,34 @@ export class XmppServer {
     return session;
   }
 
+  fromClient(session: ClientSession, stanza: Element): Promise<void> {
+    return this.router.fromClient(session, stanza);
+  }
+
   /** Registers a freshly bound resource; an existing session with the same full JID is replaced. */
-  async bindSession(session: ClientSession): Promise<void> {
-    const jid = session.jid!.toString();
-    const previousLocal = this.sessions.get(jid);
-    this.sessions.set(jid, session);
+  async bindSession(session: ClientSession, resource: string): Promise<void> {
+    const jid = JID.of(session.username!, this.domain, resource);
+    session.binding(jid);
+    const key = jid.toString();
+    const previousLocal = this.local.byJid.get(key);
+    this.local.byJid.set(key, session);
     const previous = await this.cluster.register(this.entryFor(session));
     if (previousLocal && previousLocal !== session) {
       previousLocal.replaced = true;
       previousLocal.fail(new StreamError('conflict', 'Replaced by a new connection'));
     } else if (previous && previous.node !== this.cluster.nodeId) {
-      await this.cluster.send(previous.node, { type: 'kick', jid, condition: 'conflict' });
+      await this.cluster.send(previous.node, { type: 'kick', jid: key, condition: 'conflict' });
     }
   }
 
   async sessionBound(session: ClientSession): Promise<void> {
     await this.storage.accounts.touchLogin(session.username!);
-    await this.registry.fire('session-bound', { session });
+    await this.registry.fire(CoreEvents.sessionBound, { session });
+  }
+
+  keepsSession(session: ClientSession, reason: CloseReason): boolean {
+    if (this.stopping || session.replaced) return false;
+    return this.registry.ask(CoreEvents.sessionEnding, { session, reason });
   }
 
   sessionEnded(session: ClientSession, reason: CloseReason): Promise<void> {
@@ -149,16 +201,15 @@ export class XmppServer {
     this.streams.delete(session);
     const jid = session.jid?.toString();
     if (jid === undefined) return;
-    if (this.sessions.get(jid) === session) this.sessions.delete(jid);
+    if (this.local.byJid.get(jid) === session) this.local.byJid.delete(jid);
     try {
       if (!session.replaced) await this.cluster.unregister(jid);
-      await this.registry.fire('session-closed', { session, reason });
+      await this.registry.fire(CoreEvents.sessionClosed, { session, reason });
     } catch (err) {
       this.log.error({ err }, 'session cleanup failed');
     }
   }
 
-  /** Called when a stream that never bound goes away. */
   streamClosed(session: ClientSession): void {
     this.streams.delete(session);
   }
@@ -180,7 +231,7 @@ export class XmppServer {
   ): Promise<void> {
     const { presence: _serialized, ...own } = patch;
     Object.assign(session, own);
-    if (session.state !== 'active' || session.replaced) return;
+    if ((session.state !== 'active' && session.state !== 'hibernating') || session.replaced) return;
     await this.cluster.update(session.jid!.toString(), patch);
   }
 
@@ -189,112 +240,28 @@ export class XmppServer {
     return this.cluster.resources(bare.bareString);
   }
 
-  /** Looks up several accounts' resources at once: one directory round trip. */
-  resourcesMany(bares: string[]): Promise<Map<string, SessionEntry[]>> {
-    return this.cluster.resourcesMany(bares);
-  }
-
-  /** Delivers a stanza to one resource wherever it is; false when it is not online. */
-  async deliverFull(stanza: Element, to: JID): Promise<boolean> {
-    const key = to.toString();
-    const local = this.sessions.get(key);
-    if (local) {
-      local.send(stanza);
-      return true;
+  /** Sends a module's cluster message to the nodes of some accounts, or to every other node. */
+  private async broadcast(key: string, data: unknown, nodesOf: readonly string[] | undefined): Promise<void> {
+    const envelope: Envelope = { type: 'custom', name: key, data };
+    if (nodesOf === undefined) {
+      await this.cluster.broadcast(envelope);
+      return;
     }
-    const entries = await this.cluster.resources(to.bareString);
-    const entry = entries.find((e) => e.jid === key);
-    if (!entry || entry.node === this.cluster.nodeId) return false;
-    return this.cluster.send(entry.node, { type: 'deliver', items: [{ stanza, to: [key] }] });
-  }
-
-  /**
-   * Delivers stanzas to resources known from the directory, one bus message per node.
-   * Items for nodes that are gone go through the undeliverable rules (RFC 6121 §8.5.3.2).
-   */
-  async deliverMany(items: Array<{ stanza: Element; entries: SessionEntry[] }>): Promise<void> {
-    // The hot path (every recipient on this node) allocates nothing but the serialized stanza,
-    // rendered once however many local resources get it.
-    const nodeId = this.cluster.nodeId;
-    let byNode: Map<string, Array<{ stanza: Element; to: string[] }>> | undefined;
-    for (const { stanza, entries } of items) {
-      let text: string | undefined;
-      for (const entry of entries) {
-        if (entry.node === nodeId) {
-          const session = this.sessions.get(entry.jid);
-          if (session) {
-            text ??= serialize(stanza);
-            session.sendSerialized(text);
-          }
-          continue;
-        }
-        byNode ??= new Map();
-        let batch = byNode.get(entry.node);
-        if (!batch) {
-          batch = [];
-          byNode.set(entry.node, batch);
-        }
-        const last = batch[batch.length - 1];
-        if (last && last.stanza === stanza) last.to.push(entry.jid);
-        else batch.push({ stanza, to: [entry.jid] });
-      }
-    }
-    if (byNode === undefined) return;
-    await Promise.all(
-      [...byNode].map(async ([node, batch]) => {
-        if (await this.cluster.send(node, { type: 'deliver', items: batch })) return;
-        for (const item of batch) {
-          for (const to of item.to) await this.router.undeliverable(item.stanza, JID.parse(to));
-        }
-      }),
-    );
-  }
-
-  /** Routes a stanza generated by the server or a module (`from` and `to` set). */
-  route(stanza: Element): Promise<void> {
-    return this.router.route(stanza);
-  }
-
-  /** Sends an IQ from the server and resolves with the response (rejects on error or timeout). */
-  sendIq(iq: Element, timeoutMs = this.iqTimeoutMs): Promise<Element> {
-    const id = `${this.iqPrefix}-${(++this.iqCounter).toString(36)}`;
-    iq.attrs.id = id;
-    if (iq.attrs.from === undefined) iq.attrs.from = this.domain;
-    return new Promise<Element>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingIqs.delete(id);
-        reject(new Error('IQ timed out'));
-      }, timeoutMs);
-      timer.unref();
-      this.pendingIqs.set(id, { resolve, reject, timer });
-      void this.route(iq);
-    });
-  }
-
-  /** Resolves a pending server IQ from its response; unknown ids are ignored. */
-  settleIq(response: Element): void {
-    const id = response.attrs.id;
-    const pending = id === undefined ? undefined : this.pendingIqs.get(id);
-    if (!pending) return;
-    this.pendingIqs.delete(id!);
-    clearTimeout(pending.timer);
-    if (response.attrs.type === 'result') pending.resolve(response);
-    else pending.reject(Object.assign(new Error('IQ error'), { stanza: response }));
+    if (nodesOf.length === 0) return;
+    const directory = await this.cluster.resourcesMany([...nodesOf]);
+    const nodes = new Set<string>();
+    for (const entries of directory.values()) for (const entry of entries) nodes.add(entry.node);
+    nodes.delete(this.cluster.nodeId);
+    await Promise.all([...nodes].map((node) => this.cluster.send(node, envelope)));
   }
 
   private onEnvelope(envelope: Envelope, fromNode: string): void {
     switch (envelope.type) {
       case 'deliver':
-        for (const item of envelope.items) {
-          for (const to of item.to) {
-            const session = this.sessions.get(to);
-            if (session) session.send(item.stanza);
-            else void this.router.undeliverable(item.stanza, JID.parse(to));
-          }
-        }
+        this.local.receive(envelope.items);
         return;
       case 'kick': {
-        const session = this.sessions.get(envelope.jid);
+        const session = this.local.byJid.get(envelope.jid);
         if (!session) return;
         // A conflict means the directory entry already belongs to the new session elsewhere.
         if (envelope.condition === 'conflict') session.replaced = true;
@@ -302,7 +269,7 @@ export class XmppServer {
         return;
       }
       case 'custom':
-        void this.registry.fire('cluster-message', { name: envelope.name, data: envelope.data, fromNode });
+        void this.registry.handleBroadcast(envelope.name, envelope.data, fromNode);
         return;
     }
   }
@@ -325,9 +292,9 @@ export class XmppServer {
       throw new AccountError('not-found', `There is no account ${local}@${this.domain}`);
     }
     const jid = JID.of(local, this.domain);
-    await this.registry.fire('account-deleted', { username: local, jid });
+    await this.registry.fire(CoreEvents.accountDeleted, { username: local, jid });
     for (const entry of await this.resources(jid)) {
-      const session = this.sessions.get(entry.jid);
+      const session = this.local.byJid.get(entry.jid);
       if (session) session.fail(new StreamError('not-authorized', 'The account was removed'));
       else if (entry.node !== this.cluster.nodeId) {
         await this.cluster.send(entry.node, { type: 'kick', jid: entry.jid, condition: 'not-authorized' });
@@ -366,15 +333,12 @@ export class XmppServer {
     if (this.stopping) return;
     this.stopping = true;
     for (const session of [...this.streams]) {
-      if (opts.redirectUri) session.redirect(opts.redirectUri);
+      if (session.state === 'hibernating') session.terminate();
+      else if (opts.redirectUri) session.redirect(opts.redirectUri);
       else session.fail(new StreamError('system-shutdown'));
     }
     while (this.endings.size > 0) await Promise.allSettled([...this.endings]);
-    for (const pending of this.pendingIqs.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('server stopping'));
-    }
-    this.pendingIqs.clear();
+    this.iqs.rejectAll('server stopping');
     await this.cluster.close();
   }
 }

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { JID, JidMalformedError, normalizeLocalpart, normalizeResourcepart } from '@strom/jid';
-import { createMechanism, decodeBase64Strict, SaslError, type SaslMechanism } from '@strom/sasl';
-import { type Element, parseFrame, serialize, XmlStreamError, xml } from '@strom/xml';
+import { JID } from '@strom/jid';
+import { type Element, parseFrame, serialize, type XmlLimits, XmlStreamError, xml } from '@strom/xml';
+import type { StreamStage } from './context.js';
 import { errorReply, iqResult, StanzaError, StreamError, type StreamErrorCondition } from './errors.js';
+import type { Logger } from './logger.js';
 import { NS } from './namespaces.js';
-import type { XmppServer } from './server.js';
+import type { ModuleRegistry } from './registry.js';
+import { serializeStanza } from './stream-namespace.js';
 
 /** The connection a session speaks over; the WebSocket layer implements it, tests may fake it. */
 export interface Transport {
@@ -19,6 +21,11 @@ export interface Transport {
   /** Stop/restart reading from the connection (input backpressure). */
   pause?(): void;
   resume?(): void;
+  /**
+   * The connection now belongs to another session (a resumed one): frames read from now on go to
+   * it. A transport that cannot move leaves this out, and resumption is then not offered over it.
+   */
+  attach?(session: ClientSession): void;
 }
 
 export type SessionState =
@@ -27,6 +34,8 @@ export type SessionState =
   | 'authenticated'
   | 'binding'
   | 'active'
+  /** Bound, with no connection: kept by a module (stream management) until resumed or terminated. */
+  | 'hibernating'
   | 'closed';
 
 export type CloseReason =
@@ -34,16 +43,47 @@ export type CloseReason =
   | { kind: 'transport-lost' }
   | { kind: 'stream-error'; condition: StreamErrorCondition }
   | { kind: 'shutdown' }
-  | { kind: 'redirect'; uri: string };
+  | { kind: 'redirect'; uri: string }
+  /** A hibernating session was given up (its resumption window passed, or it was replaced). */
+  | { kind: 'terminated' };
+
+/** A stanza on its way to the client: always rendered, and the element too when the sender had one. */
+export interface Outbound {
+  readonly text: string;
+  readonly element: Element | undefined;
+}
+
+/** Sees every stanza a client sent before the router does; returns it (perhaps changed) or undefined to take it. */
+export type InboundFilter = (stanza: Element) => Element | undefined;
+/** Sees every stanza before it is written to the client; returns it (perhaps changed) or undefined to hold it back. */
+export type OutboundFilter = (stanza: Outbound) => Outbound | undefined;
+
+/** What a session needs from the server it belongs to. */
+export interface SessionHost {
+  readonly domain: string;
+  readonly limits: XmlLimits;
+  readonly log: Logger;
+  readonly registry: ModuleRegistry;
+  /** A stanza from the bound client, to be stamped and routed. */
+  fromClient(session: ClientSession, stanza: Element): Promise<void>;
+  /** The session just bound a resource and its client was told so. */
+  sessionBound(session: ClientSession): Promise<void>;
+  /** Whether a module keeps the bound session alive without a connection (hibernation). */
+  keepsSession(session: ClientSession, reason: CloseReason): boolean;
+  sessionEnded(session: ClientSession, reason: CloseReason): Promise<void>;
+  /** A stream that never bound went away. */
+  streamClosed(session: ClientSession): void;
+}
 
 const MAX_QUEUED_FRAMES = 256;
-const MAX_SASL_FAILURES = 3;
 
 let sessionCounter = 0;
 
 /**
- * One client-to-server stream over RFC 7395 framing: stream negotiation, SASL, resource binding,
- * and then stanzas handed to the router in the order they arrived.
+ * One client-to-server stream over RFC 7395 framing: stream negotiation, then elements handed to
+ * the module that serves the stream's stage (SASL, resource binding), then stanzas handed to the
+ * router in the order they arrived. Modules may filter what goes in and out and keep a bound
+ * session alive after its connection is gone.
  */
 export class ClientSession {
   readonly id = (++sessionCounter).toString(36) + randomBytes(4).toString('hex');
@@ -66,22 +106,55 @@ export class ClientSession {
   readonly createdAt = Date.now();
 
   private streamOpened = false;
-  private mechanism: SaslMechanism | undefined;
-  private mechanismName = '';
-  private saslUsernameHint: string | undefined;
-  private saslFailures = 0;
+  private announced = false;
   private readonly queue: string[] = [];
   private busy = false;
   private paused = false;
   private closing = false;
+  private readonly inFilters: InboundFilter[] = [];
+  private readonly outFilters: OutboundFilter[] = [];
+  private currentTransport: Transport;
 
   constructor(
-    readonly server: XmppServer,
-    readonly transport: Transport,
-  ) {}
+    private readonly host: SessionHost,
+    transport: Transport,
+  ) {
+    this.currentTransport = transport;
+  }
+
+  get transport(): Transport {
+    return this.currentTransport;
+  }
 
   get bound(): boolean {
     return this.state === 'active';
+  }
+
+  /** The stage the stream is at, which decides who handles what the client sends. */
+  get stage(): StreamStage | undefined {
+    switch (this.state) {
+      case 'authenticating':
+        return 'pre-auth';
+      case 'authenticated':
+      case 'binding':
+        return 'pre-bind';
+      case 'active':
+        return 'bound';
+      default:
+        return undefined;
+    }
+  }
+
+  /** Adds a filter on stanzas from (`in`) or to (`out`) the client; returns its removal. */
+  addFilter(direction: 'in', filter: InboundFilter): () => void;
+  addFilter(direction: 'out', filter: OutboundFilter): () => void;
+  addFilter(direction: 'in' | 'out', filter: InboundFilter | OutboundFilter): () => void {
+    const list = (direction === 'in' ? this.inFilters : this.outFilters) as Array<typeof filter>;
+    list.push(filter);
+    return () => {
+      const index = list.indexOf(filter);
+      if (index !== -1) list.splice(index, 1);
+    };
   }
 
   /** Entry point for each received frame. Frames are processed strictly in order. */
@@ -108,7 +181,7 @@ export class ClientSession {
         }
       }
     } catch (err) {
-      this.server.log.error({ err, session: this.id }, 'session processing failed');
+      this.host.log.error({ err, session: this.id }, 'session processing failed');
       this.fail(new StreamError('internal-server-error'));
     } finally {
       this.busy = false;
@@ -118,7 +191,7 @@ export class ClientSession {
   private handleFrame(frame: string): Promise<void> | undefined {
     let el: Element;
     try {
-      el = parseFrame(frame, this.server.limits);
+      el = parseFrame(frame, this.host.limits);
     } catch (err) {
       if (err instanceof XmlStreamError) {
         this.fail(new StreamError(err.condition, err.message));
@@ -149,13 +222,12 @@ export class ClientSession {
       );
       return undefined;
     }
-    switch (this.state) {
-      case 'authenticating':
+    switch (this.stage) {
+      case 'pre-auth':
         return this.handlePreAuth(el);
-      case 'authenticated':
-      case 'binding':
-        return this.handleBinding(el);
-      case 'active':
+      case 'pre-bind':
+        return this.handlePreBind(el);
+      case 'bound':
         return this.handleActive(el);
       default:
         this.fail(new StreamError('not-authorized'));
@@ -164,9 +236,9 @@ export class ClientSession {
   }
 
   private handleOpen(open: Element): void {
-    const domain = this.server.domain;
+    const domain = this.host.domain;
     const to = open.attrs.to;
-    const host = to === undefined ? undefined : JID.tryParse(to)?.toString();
+    const requested = to === undefined ? undefined : JID.tryParse(to)?.toString();
     this.sendFrame(
       xml('open', {
         xmlns: NS.framing,
@@ -177,7 +249,7 @@ export class ClientSession {
       }),
     );
     this.streamOpened = true;
-    if (host !== domain) {
+    if (requested !== domain) {
       this.fail(new StreamError('host-unknown', 'This server does not serve that domain'));
       return;
     }
@@ -191,178 +263,44 @@ export class ClientSession {
 
   private features(): Element {
     const features = xml('stream:features', { 'xmlns:stream': NS.stream });
-    if (this.state === 'authenticating') {
-      const mechanisms = features.c('mechanisms', { xmlns: NS.sasl });
-      for (const name of this.server.saslMechanisms(this.transport.secure)) mechanisms.c('mechanism').t(name);
-      for (const feature of this.server.registry.streamFeatures('pre-auth', this)) features.append(feature);
-    } else {
-      features.c('bind', { xmlns: NS.bind });
-      features.c('session', { xmlns: NS.session }).c('optional');
-      for (const feature of this.server.registry.streamFeatures('post-auth', this)) features.append(feature);
+    const stage = this.stage;
+    if (stage !== undefined) {
+      for (const feature of this.host.registry.streamFeatures(stage, this)) features.append(feature);
     }
     return features;
   }
 
   private async handlePreAuth(el: Element): Promise<void> {
-    const ns = el.getNS();
-    if (ns === NS.sasl) return this.handleSasl(el);
-    if (ns === NS.client && el.localName === 'iq') {
-      const handled = await this.server.registry.handlePreAuthIq(this, el);
-      if (handled) return;
+    if (el.getNS() === NS.client && el.localName === 'iq') {
+      if (await this.host.registry.handleStreamIq('pre-auth', this, el)) return;
+    } else if (await this.host.registry.handleNonza('pre-auth', this, el)) {
+      return;
     }
     this.fail(new StreamError('not-authorized', 'Authenticate first'));
   }
 
-  private async handleSasl(el: Element): Promise<void> {
-    switch (el.localName) {
-      case 'auth':
-        return this.saslAuth(el);
-      case 'response':
-        if (!this.mechanism) return this.saslFailure('malformed-request', 'No authentication in progress');
-        return this.saslStep(el.text());
-      case 'abort':
-        this.mechanism = undefined;
-        return this.saslFailure('aborted');
-      default:
-        return this.saslFailure('malformed-request');
-    }
-  }
-
-  private async saslAuth(el: Element): Promise<void> {
-    const name = el.attrs.mechanism ?? '';
-    if (!this.server.saslMechanisms(this.transport.secure).includes(name)) {
-      const condition = name === 'PLAIN' ? 'encryption-required' : 'invalid-mechanism';
-      return this.saslFailure(condition);
-    }
-    const mechanism = createMechanism(name, (username) => this.server.lookupCredentials(username));
-    if (!mechanism) return this.saslFailure('invalid-mechanism');
-    this.mechanism = mechanism;
-    this.mechanismName = name;
-    this.saslUsernameHint = undefined;
-    return this.saslStep(el.text());
-  }
-
-  private async saslStep(payload: string): Promise<void> {
-    const mechanism = this.mechanism!;
-    let input: Buffer;
-    try {
-      input = decodeBase64Strict(payload);
-    } catch {
-      this.mechanism = undefined;
-      return this.saslFailure('incorrect-encoding');
-    }
-
-    if (this.saslUsernameHint === undefined) {
-      this.saslUsernameHint = usernameHint(this.mechanismName, input);
-      const wait = this.server.authThrottle.check(this.throttleKeys());
-      if (wait > 0) {
-        this.mechanism = undefined;
-        return this.saslFailure(
-          'temporary-auth-failure',
-          `Too many failed attempts; try again in ${Math.ceil(wait / 1000)} s`,
-        );
-      }
-    }
-
-    try {
-      const step = await mechanism.step(input);
-      if (this.state === 'closed') return;
-      if (step.type === 'challenge') {
-        this.sendFrame(xml('challenge', { xmlns: NS.sasl }, step.data.toString('base64')));
-        return;
-      }
-      const username = normalizeLocalpart(step.username);
-      if (step.authzid && step.authzid !== username && step.authzid !== `${username}@${this.server.domain}`) {
-        throw new SaslError('invalid-authzid');
-      }
-      this.mechanism = undefined;
-      // Only the account's counter resets: one valid login must not clear an address's failures.
-      this.server.authThrottle.succeed(this.throttleKeys().filter((key) => key.startsWith('user:')));
-      this.username = username;
-      this.state = 'authenticated';
-      this.sendFrame(
-        xml('success', { xmlns: NS.sasl }, step.data ? step.data.toString('base64') : undefined),
-      );
-    } catch (err) {
-      this.mechanism = undefined;
-      if (err instanceof SaslError) {
-        if (err.condition === 'not-authorized') this.server.authThrottle.fail(this.throttleKeys());
-        return this.saslFailure(err.condition);
-      }
-      if (err instanceof JidMalformedError) {
-        this.server.authThrottle.fail(this.throttleKeys());
-        return this.saslFailure('not-authorized');
-      }
-      throw err;
-    }
-  }
-
-  private throttleKeys(): string[] {
-    const keys: string[] = [];
-    if (this.saslUsernameHint) keys.push(`user:${this.saslUsernameHint}`);
-    if (this.transport.remoteAddress) keys.push(`addr:${this.transport.remoteAddress}`);
-    return keys;
-  }
-
-  private saslFailure(condition: string, text?: string): void {
-    this.sendFrame(
-      xml(
-        'failure',
-        { xmlns: NS.sasl },
-        xml(condition),
-        text ? xml('text', { 'xml:lang': 'en' }, text) : undefined,
-      ),
-    );
-    if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
-      this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts'));
-    }
-  }
-
-  private async handleBinding(el: Element): Promise<void> {
+  private async handlePreBind(el: Element): Promise<void> {
     if (el.getNS() !== NS.client || el.localName !== 'iq') {
+      if (await this.host.registry.handleNonza('pre-bind', this, el)) return;
       this.fail(new StreamError('not-authorized', 'Bind a resource first'));
       return;
     }
-    const bind = el.getChild('bind', NS.bind);
-    if (el.attrs.type === 'set' && bind && this.state === 'authenticated') return this.bind(el, bind);
-    if (el.attrs.type === 'set' && el.getChild('session', NS.session)) {
-      this.sendStanza(iqResult(el));
-      return;
+    if (!(await this.host.registry.handleStreamIq('pre-bind', this, el))) {
+      const bind = el.getChild('bind', NS.bind);
+      this.sendStanza(
+        errorReply(el, new StanzaError(bind ? 'not-allowed' : 'not-authorized', 'Bind a resource first')),
+      );
     }
-    this.sendStanza(
-      errorReply(el, new StanzaError(bind ? 'not-allowed' : 'not-authorized', 'Bind a resource first')),
-    );
-  }
-
-  private async bind(iq: Element, bind: Element): Promise<void> {
-    const requested = bind.getChildText('resource')?.trim();
-    let resource: string;
-    try {
-      resource = requested ? normalizeResourcepart(requested) : randomBytes(6).toString('hex');
-    } catch {
-      this.sendStanza(errorReply(iq, new StanzaError('bad-request', 'Invalid resource')));
-      return;
+    if (this.state === 'active' && !this.announced) {
+      this.announced = true;
+      await this.host.sessionBound(this);
     }
-    this.state = 'binding';
-    const jid = JID.of(this.username!, this.server.domain, resource);
-    this.jid = jid;
-    await this.server.bindSession(this);
-    if (this.state !== 'binding') return;
-    this.state = 'active';
-    this.sendStanza(
-      xml(
-        'iq',
-        { xmlns: NS.client, type: 'result', id: iq.attrs.id },
-        xml('bind', { xmlns: NS.bind }, xml('jid', {}, jid.toString())),
-      ),
-    );
-    await this.server.sessionBound(this);
   }
 
   private async handleActive(el: Element): Promise<void> {
     const ns = el.getNS();
     if (ns !== NS.client) {
-      const handled = await this.server.registry.handleNonza(this, el);
+      const handled = await this.host.registry.handleNonza('bound', this, el);
       if (!handled) this.fail(new StreamError('unsupported-stanza-type'));
       return;
     }
@@ -371,11 +309,37 @@ export class ClientSession {
       this.fail(new StreamError('unsupported-stanza-type'));
       return;
     }
-    if (name === 'iq' && el.attrs.type === 'set' && el.getChild('session', NS.session)) {
-      this.sendStanza(iqResult(el));
+    let stanza: Element | undefined = el;
+    for (const filter of this.inFilters) {
+      stanza = filter(stanza);
+      if (stanza === undefined) return;
+    }
+    if (name === 'iq' && stanza.attrs.type === 'set' && stanza.getChild('session', NS.session)) {
+      this.sendStanza(iqResult(stanza));
       return;
     }
-    await this.server.router.fromClient(this, el);
+    await this.host.fromClient(this, stanza);
+  }
+
+  /** Authentication succeeded (a SASL module says so); the client restarts the stream next. */
+  authenticated(username: string): void {
+    if (this.state !== 'authenticating') throw new Error('Not authenticating');
+    this.username = username;
+    this.state = 'authenticated';
+  }
+
+  /** Binding has started (the resource is chosen); the session becomes active once `activate` runs. */
+  binding(jid: JID): void {
+    if (this.state !== 'authenticated') throw new Error('Not ready to bind');
+    this.jid = jid;
+    this.state = 'binding';
+  }
+
+  /** The resource is bound: stanzas flow from now on. False when the session ended meanwhile. */
+  activate(): boolean {
+    if (this.state !== 'binding') return false;
+    this.state = 'active';
+    return true;
   }
 
   private handleClientClose(): void {
@@ -388,21 +352,44 @@ export class ClientSession {
   /** Sends a stanza to the client. */
   send(stanza: Element): void {
     if (this.state === 'closed' || this.closing) return;
-    this.sendSerialized(serialize(stanza));
+    if (this.outFilters.length === 0 && this.state !== 'hibernating') {
+      this.transport.send(serializeStanza(stanza, NS.client));
+      return;
+    }
+    this.sendFiltered({ text: serializeStanza(stanza, NS.client), element: stanza });
   }
 
   /** Sends a stanza already rendered as XML (one rendering shared by several recipients). */
-  sendSerialized(stanza: string): void {
+  sendSerialized(text: string, element?: Element): void {
     if (this.state === 'closed' || this.closing) return;
-    this.transport.send(stanza);
+    if (this.outFilters.length === 0 && this.state !== 'hibernating') {
+      this.transport.send(text);
+      return;
+    }
+    this.sendFiltered({ text, element });
+  }
+
+  private sendFiltered(stanza: Outbound): void {
+    let out: Outbound | undefined = stanza;
+    for (const filter of this.outFilters) {
+      out = filter(out);
+      if (out === undefined) return;
+    }
+    // Without a connection only a filter can take it (and one that keeps the session does).
+    if (this.state !== 'hibernating') this.transport.send(out.text);
   }
 
   private sendStanza(stanza: Element | undefined): void {
     if (stanza) this.send(stanza);
   }
 
+  /** Sends a stream-level element (stream features, SASL, stream management) unfiltered. */
+  sendNonza(el: Element): void {
+    this.sendFrame(el);
+  }
+
   private sendFrame(el: Element): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'hibernating') return;
     this.transport.send(serialize(el));
   }
 
@@ -410,13 +397,15 @@ export class ClientSession {
   fail(error: StreamError): void {
     if (this.state === 'closed' || this.closing) return;
     this.closing = true;
-    if (!this.streamOpened) {
-      // RFC 6120 §4.9.1.2: the error must come inside an opened stream.
-      this.sendFrame(xml('open', { xmlns: NS.framing, from: this.server.domain, version: '1.0' }));
-      this.streamOpened = true;
+    if (this.state !== 'hibernating') {
+      if (!this.streamOpened) {
+        // RFC 6120 §4.9.1.2: the error must come inside an opened stream.
+        this.sendFrame(xml('open', { xmlns: NS.framing, from: this.host.domain, version: '1.0' }));
+        this.streamOpened = true;
+      }
+      this.sendFrame(error.toElement());
+      this.sendFrame(xml('close', { xmlns: NS.framing }));
     }
-    this.sendFrame(error.toElement());
-    this.sendFrame(xml('close', { xmlns: NS.framing }));
     this.end({ kind: 'stream-error', condition: error.condition });
   }
 
@@ -430,35 +419,58 @@ export class ClientSession {
 
   /** The connection went away underneath us (socket closed, dead peer). */
   transportClosed(): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'hibernating') return;
     this.closing = true;
     this.end({ kind: 'transport-lost' });
   }
 
+  /**
+   * Moves a live connection onto this session (stream resumption): the session leaves hibernation
+   * (or drops its current connection) and reads and writes through `transport` from now on.
+   */
+  replaceTransport(transport: Transport): void {
+    if (this.state === 'closed') throw new Error('The session has ended');
+    const previous = this.currentTransport;
+    this.currentTransport = transport;
+    if (this.state === 'hibernating') this.state = 'active';
+    this.closing = false;
+    this.streamOpened = true;
+    transport.attach?.(this);
+    if (previous !== transport) previous.close();
+  }
+
+  /**
+   * Hands this stream's connection to another session (the one it resumes) and forgets this one
+   * without a trace: it never bound, so nobody needs to hear that it ended.
+   */
+  handOver(target: ClientSession): void {
+    this.queue.length = 0;
+    const transport = this.currentTransport;
+    this.state = 'closed';
+    this.host.streamClosed(this);
+    target.replaceTransport(transport);
+  }
+
+  /** Ends a hibernating session for good (its resumption window passed). */
+  terminate(): void {
+    if (this.state !== 'hibernating') return;
+    this.state = 'closed';
+    void this.host.sessionEnded(this, { kind: 'terminated' });
+  }
+
   private end(reason: CloseReason): void {
     if (this.state === 'closed') return;
-    const wasBound = this.state === 'active' || this.state === 'binding';
-    this.state = 'closed';
+    const wasBound = this.state === 'active' || this.state === 'binding' || this.state === 'hibernating';
     this.queue.length = 0;
     this.transport.close();
-    if (wasBound) void this.server.sessionEnded(this, reason);
-    else this.server.streamClosed(this);
-  }
-}
-
-/** The username a SASL exchange is about, read early for per-account throttling only. */
-function usernameHint(mechanism: string, initial: Buffer): string | undefined {
-  const text = initial.toString('utf8');
-  let raw: string | undefined;
-  if (mechanism === 'PLAIN') raw = text.split('\0')[1];
-  else {
-    const match = /(?:^|,)n=([^,]*)/.exec(text.replace(/^[ny],[^,]*,/, ''));
-    raw = match?.[1]?.replace(/=2C/g, ',').replace(/=3D/g, '=');
-  }
-  if (!raw) return undefined;
-  try {
-    return normalizeLocalpart(raw);
-  } catch {
-    return raw.toLowerCase();
+    if (this.state === 'active' && this.host.keepsSession(this, reason)) {
+      // Stanzas keep coming; only the module that kept the session (its filters) takes them now.
+      this.state = 'hibernating';
+      this.closing = false;
+      return;
+    }
+    this.state = 'closed';
+    if (wasBound) void this.host.sessionEnded(this, reason);
+    else this.host.streamClosed(this);
   }
 }

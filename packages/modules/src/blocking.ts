@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { defineModule, type IqEvent, StanzaError, type StanzaEvent, type XmppServer } from '@strom/core';
+import {
+  CoreEvents,
+  defineEvent,
+  defineModule,
+  type IqEvent,
+  type ModuleContext,
+  type SessionEntry,
+  StanzaError,
+  type StanzaEvent,
+} from '@strom/core';
 import { JID } from '@strom/jid';
 import type { Storage } from '@strom/storage';
 import { type Element, xml } from '@strom/xml';
@@ -9,15 +18,21 @@ import { unavailablePresence } from './presence/rules.js';
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
 
-/** How long a node trusts a cached blocklist that another node may have changed (there is no cluster broadcast). */
+/** How long a node trusts a cached blocklist that another node may have changed without telling it. */
 export const BLOCKLIST_CACHE_TTL_MS = 30_000;
 const MAX_CACHED_OWNERS = 50_000;
 /** Keeps one account from growing an unbounded table. */
 export const MAX_BLOCKLIST_ITEMS = 10_000;
-const CHANGED_MESSAGE = 'blocking:changed';
+/** The cluster broadcast (to this module on other nodes) that says an account's blocklist changed. */
+const CHANGED_BROADCAST = 'changed';
 const REQUESTED_BLOCKLIST = 'blocking:requested';
 
-type DirectoryEntry = Awaited<ReturnType<XmppServer['resources']>>[number];
+/**
+ * Fired on each node where copies of `owner`'s blocklist may be cached (this one, and those holding
+ * sessions of the owner or of the JIDs the change concerns) when the owner (a username) changed it:
+ * every module keeping blocklists in memory drops its copy. Handlers must not take the event.
+ */
+export const blocklistChanged = defineEvent<{ owner: string }>('blocking/changed');
 
 /**
  * Whether `other` is covered by a blocklist of normalized JID strings, with the XEP-0191 §5 (XEP-0016)
@@ -139,41 +154,85 @@ export class BlocklistCache {
   }
 }
 
-const caches = new WeakMap<XmppServer, BlocklistCache>();
+/**
+ * One module's view of the blocklists (read from storage): its own BlocklistCache, kept in step
+ * through events rather than shared, so no module holds another's state. A copy is dropped when the
+ * blocking module announces a change (`blocklistChanged`, on this node or relayed from another) or
+ * the account is deleted, and the cache learns of every session bound here.
+ */
+export class Blocklists {
+  readonly cache: BlocklistCache;
 
-export function blocklistCache(server: XmppServer): BlocklistCache {
-  let cache = caches.get(server);
-  if (cache === undefined) {
-    cache = new BlocklistCache(server.storage);
-    caches.set(server, cache);
+  constructor(
+    private readonly ctx: ModuleContext,
+    ttlMs = BLOCKLIST_CACHE_TTL_MS,
+  ) {
+    const cache = new BlocklistCache(ctx.storage, ttlMs);
+    this.cache = cache;
+    // None of these handlers takes its event: every module's copy has to hear of it.
+    ctx.on(blocklistChanged, ({ owner }) => {
+      cache.invalidate(owner);
+    });
+    ctx.on(CoreEvents.sessionBound, ({ session }) => {
+      if (session.username !== undefined) cache.arrived(session.username);
+    });
+    ctx.on(CoreEvents.accountDeleted, ({ username }) => {
+      cache.invalidate(username);
+    });
   }
-  return cache;
+
+  /**
+   * Whether the local account `owner` (a bare JID) blocked `other` (XEP-0191). A user's own resources
+   * are never blocked from each other, and addresses outside this server have no blocklist here.
+   */
+  async isBlocked(owner: JID, other: JID): Promise<boolean> {
+    if (owner.local === '' || !this.ctx.hosts.isLocal(owner.domain)) return false;
+    if (other.local === owner.local && other.domain === owner.domain) return false;
+    const party = this.partyOf(other);
+    const blocked = this.cache.peek(owner.local, party) ?? (await this.cache.get(owner.local, party));
+    return matchesBlocklist(blocked, other);
+  }
+
+  /** The username of an address on this server (the key of its arrivals), if it is one. */
+  partyOf(jid: JID): string | undefined {
+    return jid.local !== '' && jid.domain === this.ctx.domain ? jid.local : undefined;
+  }
+}
+
+const views = new WeakMap<ModuleContext, Blocklists>();
+
+/**
+ * The blocklists as the module owning `ctx` sees them: made on first use, then the same for that
+ * module. Each module has its own, which costs a copy of a hot list per module that checks blocks,
+ * but keeps the blocking module's state its own.
+ */
+export function blocklists(ctx: ModuleContext): Blocklists {
+  let view = views.get(ctx);
+  if (view === undefined) {
+    view = new Blocklists(ctx);
+    views.set(ctx, view);
+  }
+  return view;
 }
 
 /**
- * Whether the local account `owner` (a bare JID) blocked `other` (XEP-0191). A user's own resources
- * are never blocked from each other, and addresses outside this server have no blocklist here.
+ * Whether the local account `owner` (a bare JID) blocked `other` (XEP-0191), through the calling
+ * module's view of the blocklists.
  */
-export async function isBlocked(server: XmppServer, owner: JID, other: JID): Promise<boolean> {
-  if (owner.local === '' || !server.hosts(owner.domain)) return false;
-  if (other.local === owner.local && other.domain === owner.domain) return false;
-  const cache = blocklistCache(server);
-  const party = localUsername(server, other);
-  const blocked = cache.peek(owner.local, party) ?? (await cache.get(owner.local, party));
-  return matchesBlocklist(blocked, other);
+export function isBlocked(ctx: ModuleContext, owner: JID, other: JID): Promise<boolean> {
+  return blocklists(ctx).isBlocked(owner, other);
 }
 
 /** XEP-0191 communications blocking: the blocklist protocol and its enforcement in both directions. */
 export const blockingModule = defineModule({
   name: 'blocking',
   setup(ctx) {
-    const { server } = ctx;
-    const cache = blocklistCache(server);
+    const lists = blocklists(ctx);
     ctx.feature(NS_BLOCKING);
 
     ctx.iq('get', 'self', NS_BLOCKING, 'blocklist', async (event) => {
-      event.origin?.data.set(REQUESTED_BLOCKLIST, true);
-      const jids = await guardStorage(server, () => server.storage.blocklist.list(event.from.local));
+      event.session?.data.set(REQUESTED_BLOCKLIST, true);
+      const jids = await guardStorage(ctx, () => ctx.storage.blocklist.list(event.from.local));
       return xml(
         'blocklist',
         { xmlns: NS_BLOCKING },
@@ -185,27 +244,27 @@ export const blockingModule = defineModule({
       const jids = parseItems(event.payload);
       if (jids.length === 0) throw new StanzaError('bad-request', 'Name at least one JID to block');
       const owner = event.from.local;
-      const before = new Set(await guardStorage(server, () => server.storage.blocklist.list(owner)));
+      const before = new Set(await guardStorage(ctx, () => ctx.storage.blocklist.list(owner)));
       const added = jids.filter((jid) => !before.has(jid));
       if (before.size + added.length > MAX_BLOCKLIST_ITEMS) {
         throw new StanzaError('policy-violation', `A blocklist holds at most ${MAX_BLOCKLIST_ITEMS} JIDs`);
       }
       // XEP-0191 §3.3: contacts who could see the user's presence see them go offline, before the block hides them.
       await sendPresence(event, added, 'unavailable');
-      await guardStorage(server, () => server.storage.blocklist.add(owner, added));
+      await guardStorage(ctx, () => ctx.storage.blocklist.add(owner, added));
       await changed(event, xml('block', { xmlns: NS_BLOCKING }, itemsOf(jids)), added);
     });
 
     ctx.iq('set', 'self', NS_BLOCKING, 'unblock', async (event) => {
       const jids = parseItems(event.payload);
       const owner = event.from.local;
-      const before = await guardStorage(server, () => server.storage.blocklist.list(owner));
+      const before = await guardStorage(ctx, () => ctx.storage.blocklist.list(owner));
       let removed: string[];
       if (jids.length === 0) {
-        await guardStorage(server, () => server.storage.blocklist.clear(owner));
+        await guardStorage(ctx, () => ctx.storage.blocklist.clear(owner));
         removed = before;
       } else {
-        await guardStorage(server, () => server.storage.blocklist.remove(owner, jids));
+        await guardStorage(ctx, () => ctx.storage.blocklist.remove(owner, jids));
         const requested = new Set(jids);
         removed = before.filter((jid) => requested.has(jid));
       }
@@ -221,24 +280,19 @@ export const blockingModule = defineModule({
      */
     const changed = async (event: IqEvent, payload: Element, affected: string[]): Promise<void> => {
       const owner = event.from.bare();
-      cache.invalidate(owner.local);
+      // Every module's copy on this node, this module's included, is dropped before anything else runs.
+      await ctx.fire(blocklistChanged, { owner: owner.local });
       const accounts = new Set([owner.bareString]);
       for (const jid of affected) {
         const parsed = JID.parse(jid);
-        if (parsed.local !== '' && server.hosts(parsed.domain)) accounts.add(parsed.bareString);
+        if (parsed.local !== '' && ctx.hosts.isLocal(parsed.domain)) accounts.add(parsed.bareString);
       }
-      const directory = await server.resourcesMany([...accounts]);
-      const nodes = new Set<string>();
-      for (const list of directory.values()) for (const entry of list) nodes.add(entry.node);
-      nodes.delete(server.cluster.nodeId);
-      await Promise.all(
-        [...nodes].map((node) =>
-          server.cluster.send(node, { type: 'custom', name: CHANGED_MESSAGE, data: { owner: owner.local } }),
-        ),
-      );
-      const own = directory.get(owner.bareString) ?? [];
-      const targets = own.filter((entry) => entry.interested || requestedBlocklist(server, entry));
-      await server.deliverMany(targets.map((entry) => ({ stanza: push(entry, payload), entries: [entry] })));
+      const [, own] = await Promise.all([
+        ctx.broadcast(CHANGED_BROADCAST, { owner: owner.local }, { nodesOf: [...accounts] }),
+        ctx.sessions.resources(owner),
+      ]);
+      const targets = own.filter((entry) => entry.interested || requestedBlocklist(ctx, entry));
+      await ctx.deliverMany(targets.map((entry) => ({ stanza: push(entry, payload), entries: [entry] })));
     };
 
     /**
@@ -249,27 +303,27 @@ export const blockingModule = defineModule({
       if (jids.length === 0) return;
       const owner = event.from.bare();
       const items = jids.map((jid) => JID.parse(jid));
-      const roster = await guardStorage(server, () => server.storage.roster.get(owner.local));
+      const roster = await guardStorage(ctx, () => ctx.storage.roster.get(owner.local));
       const watchers = roster.items
         .filter((item) => item.subscription === 'from' || item.subscription === 'both')
         .map((item) => item.jid);
-      const entries = (await server.resources(owner)).filter((entry) => entry.available);
+      const entries = (await ctx.sessions.resources(owner)).filter((entry) => entry.available);
       for (const entry of entries) {
-        const local = server.sessions.get(entry.jid);
+        const local = ctx.sessions.local(entry.jid);
         const candidates = [...watchers, ...(local?.directed ?? [])];
         const targets = presenceTargets(items, candidates);
         if (targets.length === 0) continue;
         for (const target of targets) {
-          await server.route(
+          await ctx.route(
             what === 'unavailable'
               ? unavailablePresence(entry.jid, target)
-              : currentPresence(server, entry, target),
+              : currentPresence(ctx, entry, target),
           );
         }
       }
     };
 
-    const isServer = (jid: JID) => jid.local === '' && jid.resource === '' && jid.domain === server.domain;
+    const isServer = (jid: JID) => jid.local === '' && jid.resource === '' && jid.domain === ctx.domain;
 
     // Inbound: nothing from a blocked JID reaches the user, who appears offline to it (XEP-0191 §3.3).
     for (const name of [
@@ -285,7 +339,7 @@ export const blockingModule = defineModule({
         (event) => {
           const { from, to } = event;
           if (sameAccount(from, to) || isServer(from)) return undefined;
-          return check(event, to.local, from, rejectInbound);
+          return check(ctx, lists, event, to.local, from, rejectInbound);
         },
         100,
       );
@@ -299,54 +353,43 @@ export const blockingModule = defineModule({
           (event) => {
             const { from, to } = event;
             if (sameAccount(from, to) || isServer(to)) return undefined;
-            return check(event, from.local, to, rejectOutbound);
+            return check(ctx, lists, event, from.local, to, rejectOutbound);
           },
           100,
         );
       }
     }
 
-    ctx.on('cluster-message', ({ name, data }) => {
-      if (name !== CHANGED_MESSAGE) return undefined;
+    // A change made on another node: the modules here drop their copies too.
+    ctx.onBroadcast(CHANGED_BROADCAST, async (data) => {
       const owner = (data as { owner?: unknown } | null)?.owner;
-      if (typeof owner === 'string') cache.invalidate(owner);
-      return true;
-    });
-
-    ctx.on('session-bound', ({ session }) => {
-      cache.arrived(session.username!);
-    });
-
-    ctx.on('account-deleted', ({ username }) => {
-      cache.invalidate(username);
+      if (typeof owner === 'string') await ctx.fire(blocklistChanged, { owner });
     });
   },
 });
 
 /** Runs `reject` when `owner` blocked `other`; synchronous when the list is cached (every stanza passes here). */
 function check(
+  ctx: ModuleContext,
+  lists: Blocklists,
   event: StanzaEvent,
   owner: string,
   other: JID,
-  reject: (event: StanzaEvent) => Promise<void>,
+  reject: (ctx: ModuleContext, event: StanzaEvent) => Promise<void>,
 ): true | undefined | Promise<true | undefined> {
-  const cache = blocklistCache(event.server);
-  const party = localUsername(event.server, other);
+  const { cache } = lists;
+  const party = lists.partyOf(other);
   const blocked = cache.peek(owner, party);
   if (blocked !== undefined) {
-    return matchesBlocklist(blocked, other) ? reject(event).then(() => true as const) : undefined;
+    return matchesBlocklist(blocked, other) ? reject(ctx, event).then(() => true as const) : undefined;
   }
   return cache.get(owner, party).then(
-    (list) => (matchesBlocklist(list, other) ? reject(event).then(() => true as const) : undefined),
+    (list) => (matchesBlocklist(list, other) ? reject(ctx, event).then(() => true as const) : undefined),
     async (err: unknown) => {
       // Without the list there is no telling whether the stanza may pass: hold it back, say so.
-      event.server.log.error({ error: errorName(err) }, 'blocklist lookup failed');
+      ctx.log.error({ error: errorName(err) }, 'blocklist lookup failed');
       if (event.kind === 'message' || event.type === 'get' || event.type === 'set') {
-        await event.server.router.bounce(
-          event.stanza,
-          new StanzaError('internal-server-error'),
-          event.origin,
-        );
+        await ctx.bounce(event.stanza, new StanzaError('internal-server-error'), event.origin);
       }
       return true as const;
     },
@@ -354,26 +397,21 @@ function check(
 }
 
 /** XEP-0191 §3.3: presence is dropped without a word, IQ requests and messages get service-unavailable. */
-async function rejectInbound(event: StanzaEvent): Promise<void> {
-  const { kind, type, stanza, server } = event;
+async function rejectInbound(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
+  const { kind, type, stanza } = event;
   if (kind === 'presence') return;
   if (kind === 'iq' && type !== 'get' && type !== 'set') return;
-  await server.router.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
+  await ctx.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
 }
 
-async function rejectOutbound(event: StanzaEvent): Promise<void> {
+async function rejectOutbound(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
   const error = new StanzaError(
     'not-acceptable',
     'You have blocked this address',
     'cancel',
     xml('blocked', { xmlns: NS_BLOCKING_ERRORS }),
   );
-  await event.server.router.bounce(event.stanza, error, event.origin);
-}
-
-/** The username of an address on this server (the key of its arrivals), if it is one. */
-function localUsername(server: XmppServer, jid: JID): string | undefined {
-  return jid.local !== '' && jid.domain === server.domain ? jid.local : undefined;
+  await ctx.bounce(event.stanza, error, event.origin);
 }
 
 function sameAccount(a: JID, b: JID): boolean {
@@ -397,7 +435,7 @@ function itemsOf(jids: string[]): Element[] {
   return jids.map((jid) => xml('item', { jid }));
 }
 
-function push(entry: DirectoryEntry, payload: Element): Element {
+function push(entry: SessionEntry, payload: Element): Element {
   return xml(
     'iq',
     { xmlns: 'jabber:client', type: 'set', id: `block-${randomBytes(6).toString('hex')}`, to: entry.jid },
@@ -409,8 +447,8 @@ function push(entry: DirectoryEntry, payload: Element): Element {
  * XEP-0191 pushes go to resources that asked for the blocklist. That is known for this node's
  * sessions; elsewhere, resources that asked for the roster stand in for it.
  */
-function requestedBlocklist(server: XmppServer, entry: DirectoryEntry): boolean {
-  return server.sessions.get(entry.jid)?.data.get(REQUESTED_BLOCKLIST) === true;
+function requestedBlocklist(ctx: ModuleContext, entry: SessionEntry): boolean {
+  return ctx.sessions.local(entry.jid)?.data.get(REQUESTED_BLOCKLIST) === true;
 }
 
 /**
@@ -433,11 +471,11 @@ export function presenceTargets(items: JID[], candidates: Iterable<string>): str
 }
 
 /** Storage errors can quote query parameters (JIDs): they are logged by kind only. */
-async function guardStorage<T>(server: XmppServer, run: () => Promise<T>): Promise<T> {
+async function guardStorage<T>(ctx: ModuleContext, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    server.log.error({ error: errorName(err) }, 'blocklist storage failed');
+    ctx.log.error({ error: errorName(err) }, 'blocklist storage failed');
     throw new StanzaError('internal-server-error');
   }
 }

@@ -1,4 +1,4 @@
-import type { StromModule } from '@strom/core';
+import type { AnyModule } from '@strom/core';
 import { blockingModule } from './blocking.js';
 import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
@@ -15,8 +15,10 @@ import { versionModule } from './version.js';
 export {
   BLOCKLIST_CACHE_TTL_MS,
   BlocklistCache,
+  Blocklists,
   blockingModule,
-  blocklistCache,
+  blocklistChanged,
+  blocklists,
   isBlocked,
   itemCovers,
   MAX_BLOCKLIST_ITEMS,
@@ -30,8 +32,9 @@ export { lastActivityModule, lastSeen, NS_LAST_ACTIVITY, secondsBetween } from '
 export {
   type BareRoute,
   type Candidate,
+  messageDelivered,
   messageModule,
-  OFFLINE_MESSAGE_HOOK,
+  messageUndeliverable,
   routeBareMessage,
 } from './message/index.js';
 export {
@@ -48,6 +51,7 @@ export {
 export { NS_PING, pingModule } from './ping.js';
 export {
   acceptsPresenceFrom,
+  initialPresence,
   MAX_DIRECTED_PRESENCE,
   mayViewPresence,
   presenceAudience,
@@ -88,34 +92,24 @@ export {
 } from './vcard.js';
 export { NS_VERSION, stromVersion, type VersionOptions, versionModule } from './version.js';
 
-export interface ModuleOptions {
-  /** RFC 6121: items one account may have in its roster (default 1000). */
-  maxRosterItems?: number;
-  /** XEP-0077 account creation by anyone ('open') or only by the administrator ('closed'). */
-  registration?: 'open' | 'closed';
-  /** XEP-0054: largest vCard accepted, avatar included, in bytes (default 64 KiB). */
-  maxVCardBytes?: number;
-  /** XEP-0092: answer software version queries with service-unavailable (default false). */
-  hideVersion?: boolean;
-  /** XEP-0160: messages kept per offline account; beyond it senders get resource-constraint (default 1000). */
-  offlineQuota?: number;
-}
-
-/** The modules a Strom server loads by default, in load order. */
-export function defaultModules(options: ModuleOptions = {}): StromModule[] {
+/**
+ * The modules a Strom server loads by default. Each reads its own settings from the environment
+ * and declares the modules it needs; the server orders them by that. A new feature is one line here.
+ */
+export function defaultModules(): AnyModule[] {
   return [
     discoModule,
     pingModule,
     timeModule,
-    rosterModule({ maxRosterItems: options.maxRosterItems }),
-    subscriptionModule({ maxRosterItems: options.maxRosterItems }),
+    rosterModule(),
+    subscriptionModule(),
     presenceModule,
     lastActivityModule,
     messageModule,
-    createOfflineModule({ quota: options.offlineQuota }),
+    createOfflineModule(),
     blockingModule,
-    vcardModule({ maxVCardBytes: options.maxVCardBytes }),
-    versionModule({ hideVersion: options.hideVersion }),
-    registerModule({ registration: options.registration }),
+    vcardModule(),
+    versionModule(),
+    registerModule(),
   ];
 }

@@ -1,6 +1,14 @@
-import { defineModule, type IqEvent, StanzaError, type StanzaEvent, type XmppServer } from '@strom/core';
+import {
+  CoreEvents,
+  defineModule,
+  type IqEvent,
+  type ModuleContext,
+  StanzaError,
+  type StanzaEvent,
+} from '@strom/core';
 import { JID } from '@strom/jid';
 import { type Element, xml } from '@strom/xml';
+import { blocklists } from './blocking.js';
 import { mayViewPresence } from './presence/access.js';
 
 export const NS_LAST_ACTIVITY = 'jabber:iq:last';
@@ -18,49 +26,54 @@ export const NS_LAST_ACTIVITY = 'jabber:iq:last';
 export const lastActivityModule = defineModule({
   name: 'last-activity',
   setup(ctx) {
-    const { server } = ctx;
     const logouts = new Map<string, Date>();
+    // Its presence checks read block lists: their cache listens for changes from the start.
+    blocklists(ctx);
 
     ctx.feature(NS_LAST_ACTIVITY);
     ctx.accountFeature(NS_LAST_ACTIVITY);
     ctx.iq('get', 'host', NS_LAST_ACTIVITY, 'query', () =>
-      lastActivityQuery(secondsBetween(new Date(server.startedAt), new Date())),
+      lastActivityQuery(secondsBetween(new Date(ctx.startedAt), new Date())),
     );
-    ctx.iq('get', 'bare', NS_LAST_ACTIVITY, 'query', (event) => accountLastActivity(event, logouts));
+    ctx.iq('get', 'bare', NS_LAST_ACTIVITY, 'query', (event) => accountLastActivity(ctx, event, logouts));
     // XEP-0012 §4: a query for a resource reaches it only when the asker may see the user's presence.
-    ctx.hook('iq/full', guardResourceQuery, 10);
+    ctx.hook('iq/full', (event) => guardResourceQuery(ctx, event), 10);
 
     const noteIfGone = async (account: JID): Promise<void> => {
-      if ((await server.resources(account)).length === 0) logouts.set(account.bareString, new Date());
+      if ((await ctx.sessions.resources(account)).length === 0) logouts.set(account.bareString, new Date());
     };
-    ctx.on('session-closed', async ({ session }) => {
+    ctx.on(CoreEvents.sessionClosed, async ({ session }) => {
       if (session.jid !== undefined) await noteIfGone(session.jid.bare());
     });
-    ctx.on('node-down', async ({ sessions }) => {
+    ctx.on(CoreEvents.nodeDown, async ({ sessions }) => {
       const accounts = new Map<string, JID>();
       for (const entry of sessions) {
-        const jid = parseLocal(server, entry.jid);
+        const jid = parseLocal(ctx, entry.jid);
         if (jid !== undefined) accounts.set(jid.bareString, jid.bare());
       }
       for (const account of accounts.values()) await noteIfGone(account);
     });
-    ctx.on('account-deleted', ({ jid }) => {
+    ctx.on(CoreEvents.accountDeleted, ({ jid }) => {
       logouts.delete(jid.bareString);
     });
   },
 });
 
-async function accountLastActivity(event: IqEvent, logouts: ReadonlyMap<string, Date>): Promise<Element> {
-  const { server, from, to } = event;
+async function accountLastActivity(
+  ctx: ModuleContext,
+  event: IqEvent,
+  logouts: ReadonlyMap<string, Date>,
+): Promise<Element> {
+  const { from, to } = event;
   const owner = to.bare();
-  if (!(await mayViewPresence(server, owner, from))) throw new StanzaError('forbidden');
+  if (!(await mayViewPresence(ctx, owner, from))) throw new StanzaError('forbidden');
   // The user asking about their own account is connected right now (XEP-0012 §3: "connected or
   // available"). For others only availability counts: a connected resource that sent no presence
   // must stay invisible to them.
   if (from.bareString === owner.bareString) return lastActivityQuery(0);
-  const entries = await server.resources(owner);
+  const entries = await ctx.sessions.resources(owner);
   if (entries.some((entry) => entry.available)) return lastActivityQuery(0);
-  const account = await server.storage.accounts.get(owner.local);
+  const account = await ctx.storage.accounts.get(owner.local);
   const since = lastSeen(logouts.get(owner.bareString), account?.lastLoginAt ?? undefined);
   if (since === undefined) throw new StanzaError('item-not-found', 'No activity is known for this account');
   return lastActivityQuery(secondsBetween(since, new Date()));
@@ -85,15 +98,15 @@ function lastActivityQuery(seconds: number): Element {
   return xml('query', { xmlns: NS_LAST_ACTIVITY, seconds: String(seconds) });
 }
 
-async function guardResourceQuery(event: StanzaEvent): Promise<boolean> {
-  const { server, stanza } = event;
+async function guardResourceQuery(ctx: ModuleContext, event: StanzaEvent): Promise<boolean> {
+  const { stanza } = event;
   if (event.type !== 'get' || stanza.firstElement()?.is('query', NS_LAST_ACTIVITY) !== true) return false;
-  if (await mayViewPresence(server, event.to.bare(), event.from)) return false;
-  await server.router.bounce(stanza, new StanzaError('forbidden'), event.origin);
+  if (await mayViewPresence(ctx, event.to.bare(), event.from)) return false;
+  await ctx.bounce(stanza, new StanzaError('forbidden'), event.origin);
   return true;
 }
 
-function parseLocal(server: XmppServer, jid: string): JID | undefined {
+function parseLocal(ctx: ModuleContext, jid: string): JID | undefined {
   const parsed = JID.tryParse(jid);
-  return parsed !== undefined && parsed.local !== '' && server.hosts(parsed.domain) ? parsed : undefined;
+  return parsed !== undefined && parsed.local !== '' && ctx.hosts.isLocal(parsed.domain) ? parsed : undefined;
 }

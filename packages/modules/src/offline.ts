@@ -1,13 +1,15 @@
 import {
+  type AnyModule,
   type ClientSession,
   defineModule,
+  type ModuleContext,
   StanzaError,
   type StanzaEvent,
-  type StromModule,
-  type XmppServer,
+  setting,
 } from '@strom/core';
 import { type Element, parseElement, serialize, xml } from '@strom/xml';
-import { OFFLINE_MESSAGE_HOOK } from './message/index.js';
+import { messageUndeliverable } from './message/index.js';
+import { initialPresence } from './presence/index.js';
 import { xmppDateTime } from './time.js';
 
 export const NS_DELAY = 'urn:xmpp:delay';
@@ -28,18 +30,29 @@ export interface OfflineOptions {
  * XEP-0160 offline messages: chat and normal messages for an account with no available resource
  * are stored as sent, and handed over with a XEP-0203 `<delay/>` when the user next comes online.
  */
-export function createOfflineModule(options: OfflineOptions = {}): StromModule {
-  const quota = options.quota ?? DEFAULT_OFFLINE_QUOTA;
+export function createOfflineModule(options: OfflineOptions = {}): AnyModule {
   return defineModule({
     name: 'offline',
-    setup(ctx) {
-      const { server } = ctx;
+    // Messages reach it when the message module finds nobody online; it hands them over when the
+    // presence module says a session came online.
+    requires: ['message', 'presence'],
+    settings: {
+      quota: setting.int(
+        'OFFLINE_QUOTA',
+        DEFAULT_OFFLINE_QUOTA,
+        0,
+        1_000_000,
+        'messages kept per offline account',
+      ),
+    },
+    setup(ctx, settings) {
+      const quota = options.quota ?? settings.quota;
       // A quota of 0 turns storage off: senders then get service-unavailable (XEP-0160 §3), while
       // messages stored earlier are still delivered.
       if (quota > 0) {
         ctx.feature(FEATURE_MSGOFFLINE);
-        ctx.hook(OFFLINE_MESSAGE_HOOK, async (event) => {
-          await storeOffline(event, quota);
+        ctx.on(messageUndeliverable, async (event) => {
+          await storeOffline(ctx, event, quota);
           return true;
         });
       }
@@ -47,10 +60,10 @@ export function createOfflineModule(options: OfflineOptions = {}): StromModule {
       // One delivery at a time per account on this node: two resources coming online together
       // must not both be handed the same messages.
       const deliveries = new Map<string, Promise<void>>();
-      ctx.on('initial-presence', async ({ session }) => {
+      ctx.on(initialPresence, async ({ session }) => {
         const username = session.username!;
         const previous = deliveries.get(username) ?? Promise.resolve();
-        const run = previous.then(() => deliverOffline(server, session));
+        const run = previous.then(() => deliverOffline(ctx, session));
         const tail = run.catch(() => {});
         deliveries.set(username, tail);
         void tail.finally(() => {
@@ -59,7 +72,7 @@ export function createOfflineModule(options: OfflineOptions = {}): StromModule {
         try {
           await run;
         } catch (err) {
-          server.log.error({ error: errorName(err) }, 'offline message delivery failed');
+          ctx.log.error({ error: errorName(err) }, 'offline message delivery failed');
         }
       });
     },
@@ -67,28 +80,28 @@ export function createOfflineModule(options: OfflineOptions = {}): StromModule {
 }
 
 /** Stores a message nobody could take, or tells the sender why it was not kept. */
-async function storeOffline(event: StanzaEvent, quota: number): Promise<void> {
-  const { stanza, server, origin } = event;
+async function storeOffline(ctx: ModuleContext, event: StanzaEvent, quota: number): Promise<void> {
+  const { stanza, origin } = event;
   // XEP-0160 §3 / XEP-0085 §5.5: a bare chat state is only meaningful now, like a headline.
   if (isChatStateOnly(stanza)) return;
   // XEP-0334 §4: the sender asked that it not be kept, so it is as if there were no offline storage.
   if (stanza.getChild('no-store', NS_HINTS)) {
-    await server.router.bounce(stanza, new StanzaError('service-unavailable'), origin);
+    await ctx.bounce(stanza, new StanzaError('service-unavailable'), origin);
     return;
   }
   const owner = event.to.local;
   let result: 'stored' | 'quota-exceeded';
   try {
     // The same answer as for a missing account whatever the reason, so no one learns which it was.
-    if (!(await server.storage.accounts.exists(owner))) {
-      await server.router.bounce(stanza, new StanzaError('service-unavailable'), origin);
+    if (!(await ctx.storage.accounts.exists(owner))) {
+      await ctx.bounce(stanza, new StanzaError('service-unavailable'), origin);
       return;
     }
-    result = await server.storage.offline.store(owner, forStorage(stanza, server.domain), quota);
+    result = await ctx.storage.offline.store(owner, forStorage(stanza, ctx.domain), quota);
   } catch (err) {
     // Database errors may quote the stanza: log the kind only.
-    server.log.error({ error: errorName(err) }, 'offline message storage failed');
-    await server.router.bounce(
+    ctx.log.error({ error: errorName(err) }, 'offline message storage failed');
+    await ctx.bounce(
       stanza,
       new StanzaError('internal-server-error', 'The message could not be kept for later delivery', 'wait'),
       origin,
@@ -96,7 +109,7 @@ async function storeOffline(event: StanzaEvent, quota: number): Promise<void> {
     return;
   }
   if (result === 'quota-exceeded') {
-    await server.router.bounce(
+    await ctx.bounce(
       stanza,
       new StanzaError(
         'resource-constraint',
@@ -111,13 +124,13 @@ async function storeOffline(event: StanzaEvent, quota: number): Promise<void> {
  * Hands the user's stored messages, oldest first, to a session that just came online, and deletes
  * only those it was given: if the session ends midway, the rest wait for the next one.
  */
-async function deliverOffline(server: XmppServer, session: ClientSession): Promise<void> {
+async function deliverOffline(ctx: ModuleContext, session: ClientSession): Promise<void> {
   // XEP-0160 §2: offline messages go to a resource with non-negative presence priority.
   if (session.priority < 0) return;
   const owner = session.username!;
   for (;;) {
     if (session.state !== 'active') return;
-    const batch = await server.storage.offline.list(owner, DELIVERY_BATCH);
+    const batch = await ctx.storage.offline.list(owner, DELIVERY_BATCH);
     if (batch.length === 0) return;
     const handled: number[] = [];
     for (const message of batch) {
@@ -127,15 +140,15 @@ async function deliverOffline(server: XmppServer, session: ClientSession): Promi
         stanza = parseElement(message.stanza);
       } catch {
         // Unreadable rows can never be delivered; dropping them keeps the queue moving.
-        server.log.warn({ id: message.id }, 'unreadable offline message discarded');
+        ctx.log.warn({ id: message.id }, 'unreadable offline message discarded');
         handled.push(message.id);
         continue;
       }
-      session.send(withDelay(stanza, server.domain, message.storedAt));
+      session.send(withDelay(stanza, ctx.domain, message.storedAt));
       handled.push(message.id);
     }
     if (handled.length === 0) return;
-    const deleted = await server.storage.offline.delete(owner, handled);
+    const deleted = await ctx.storage.offline.delete(owner, handled);
     // Fewer rows deleted than sent: another node is delivering the same queue; leave the rest to it.
     if (deleted < handled.length || handled.length < batch.length) return;
   }

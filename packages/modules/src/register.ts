@@ -1,14 +1,15 @@
 import {
   AccountError,
+  type AnyModule,
   type ClientSession,
   defineModule,
   errorReply,
   iqEventName,
   iqResult,
-  type PreAuthIqEvent,
   StanzaError,
   type StanzaEvent,
-  type StromModule,
+  type StreamIqEvent,
+  setting,
 } from '@strom/core';
 import { JID } from '@strom/jid';
 import { Element, xml } from '@strom/xml';
@@ -26,12 +27,19 @@ export interface RegisterOptions {
  * XEP-0077 in-band registration: account creation before login (when open, on a secure connection,
  * throttled per network), and for logged-in users password change and account removal (always).
  */
-export function registerModule(options: RegisterOptions = {}): StromModule {
-  const open = (options.registration ?? 'open') === 'open';
+export function registerModule(options: RegisterOptions = {}): AnyModule {
   return defineModule({
     name: 'register',
-    setup(ctx) {
-      const { server } = ctx;
+    settings: {
+      registration: setting.oneOf(
+        'REGISTRATION',
+        ['open', 'closed'] as const,
+        'open',
+        'who may create accounts in-band',
+      ),
+    },
+    setup(ctx, settings) {
+      const open = (options.registration ?? settings.registration) === 'open';
       const throttle = new RegistrationThrottle(options.throttle);
       // Passwords travel in clear inside the stream (XEP-0077 §8), so only over a secure transport.
       const mayRegister = (session: ClientSession) => open && session.transport.secure;
@@ -41,7 +49,7 @@ export function registerModule(options: RegisterOptions = {}): StromModule {
         mayRegister(session) ? xml('register', { xmlns: NS_REGISTER_FEATURE }) : undefined,
       );
 
-      ctx.preAuthIq('get', NS_REGISTER, 'query', ({ session }) => {
+      ctx.streamIq('pre-auth', 'get', NS_REGISTER, 'query', ({ session }) => {
         // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
         if (!mayRegister(session)) throw new StanzaError('service-unavailable');
         return xml(
@@ -53,7 +61,7 @@ export function registerModule(options: RegisterOptions = {}): StromModule {
         );
       });
 
-      const register = async ({ session }: PreAuthIqEvent, username: string, password: string) => {
+      const register = async ({ session }: StreamIqEvent, username: string, password: string) => {
         const key = throttleKey(session.transport.remoteAddress);
         const wait = throttle.check(key);
         if (wait > 0) {
@@ -64,16 +72,16 @@ export function registerModule(options: RegisterOptions = {}): StromModule {
         }
         throttle.recordAttempt(key);
         try {
-          await server.createAccount(username, password);
+          await ctx.accounts.create(username, password);
         } catch (err) {
           throw accountProblem(err);
         }
         throttle.recordSuccess(key);
         session.data.set(REGISTERED_ON_STREAM, true);
-        server.log.info({}, 'account registered in-band');
+        ctx.log.info({}, 'account registered in-band');
       };
 
-      ctx.preAuthIq('set', NS_REGISTER, 'query', async (event) => {
+      ctx.streamIq('pre-auth', 'set', NS_REGISTER, 'query', async (event) => {
         const { session, payload } = event;
         if (!open) throw new StanzaError('not-allowed', 'Registration is closed on this server');
         if (!session.transport.secure) {
@@ -98,17 +106,18 @@ export function registerModule(options: RegisterOptions = {}): StromModule {
       ctx.iq('get', 'self', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
 
       const unexpected = (err: unknown): StanzaError => {
-        server.log.error({ err }, 'account management failed');
+        ctx.log.error({ err }, 'account management failed');
         return new StanzaError('internal-server-error');
       };
 
       // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends, and
       // error replies must not echo the password back (XEP-0077 §3.3).
       const manageAccount = async (event: StanzaEvent): Promise<true> => {
-        const { stanza, origin } = event;
+        const { stanza, session } = event;
         const query = stanza.firstElement()!;
         try {
-          if (!origin) throw new StanzaError('not-allowed');
+          // Only the account's own client, connected here, manages it.
+          if (!session) throw new StanzaError('not-allowed');
           if (query.getChild('remove') !== undefined) {
             if (query.elements().length !== 1) {
               throw new StanzaError('bad-request', '<remove/> must be the only child of <query/>');
@@ -116,42 +125,42 @@ export function registerModule(options: RegisterOptions = {}): StromModule {
             await removeAccount(event);
             return true;
           }
-          await changePassword(event, origin, query);
-          await server.router.reply(event, iqResult(stanza));
+          await changePassword(event, session, query);
+          await ctx.reply(event, iqResult(stanza));
         } catch (err) {
           const error = err instanceof StanzaError ? err : unexpected(err);
           const reply = errorReply(withoutPayload(stanza), error);
-          if (reply) await server.router.reply(event, reply);
+          if (reply) await ctx.reply(event, reply);
         }
         return true;
       };
 
       const removeAccount = async (event: StanzaEvent) => {
         // XEP-0077 §3.2: the result first; then every session of the account ends with a stream error.
-        await server.router.reply(event, iqResult(event.stanza));
+        await ctx.reply(event, iqResult(event.stanza));
         try {
-          await server.deleteAccount(event.from.local);
+          await ctx.accounts.delete(event.from.local);
         } catch (err) {
-          server.log.error({ err }, 'account removal failed');
+          ctx.log.error({ err }, 'account removal failed');
         }
       };
 
-      const changePassword = async (event: StanzaEvent, origin: ClientSession, query: Element) => {
+      const changePassword = async (event: StanzaEvent, session: ClientSession, query: Element) => {
         const username = query.getChildText('username');
         const password = query.getChildText('password');
         if (username === undefined || password === undefined) {
           throw new StanzaError('bad-request', 'A password change needs <username/> and <password/>');
         }
-        if (!origin.transport.secure) {
+        if (!session.transport.secure) {
           throw new StanzaError('not-authorized', 'Password changes need an encrypted connection', 'modify');
         }
-        if (!sameAccount(username, event.from, server.domain)) {
+        if (!sameAccount(username, event.from, ctx.domain)) {
           throw new StanzaError('forbidden', 'You can only change your own password');
         }
         // XEP-0077 §3.3: an empty password never replaces the existing one.
         if (password === '') throw new StanzaError('not-acceptable', 'The new password must not be empty');
         try {
-          await server.changePassword(event.from.local, password);
+          await ctx.accounts.changePassword(event.from.local, password);
         } catch (err) {
           throw accountProblem(err);
         }

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { defineModule, type IqEvent, StanzaError, type StanzaEvent, type StromModule } from '@strom/core';
+import {
+  type AnyModule,
+  CoreEvents,
+  defineModule,
+  type IqEvent,
+  StanzaError,
+  type StanzaEvent,
+  setting,
+} from '@strom/core';
 import type { JID } from '@strom/jid';
 import { type Element, parseElement, xml } from '@strom/xml';
 
@@ -8,7 +16,7 @@ export const NS_VCARD_UPDATE = 'vcard-temp:x:update';
 export const DEFAULT_MAX_VCARD_BYTES = 64 * 1024;
 
 /** The cluster message telling a node to refresh a user's avatar hash and re-announce it. */
-const AVATAR_CHANGED = 'vcard/avatar-changed';
+const AVATAR_CHANGED = 'avatar-changed';
 
 export interface VCardOptions {
   /** Largest serialized vCard accepted, avatar included (default 64 KiB). */
@@ -22,12 +30,20 @@ export interface VCardOptions {
  * the stored photo, so it puts the hash into its users' available presence and re-announces it
  * when the photo changes.
  */
-export function vcardModule(options: VCardOptions = {}): StromModule {
-  const maxBytes = options.maxVCardBytes ?? DEFAULT_MAX_VCARD_BYTES;
+export function vcardModule(options: VCardOptions = {}): AnyModule {
   return defineModule({
     name: 'vcard',
-    setup(ctx) {
-      const { server } = ctx;
+    settings: {
+      maxVCardBytes: setting.int(
+        'MAX_VCARD_SIZE',
+        DEFAULT_MAX_VCARD_BYTES,
+        1024,
+        8 * 1024 * 1024,
+        'largest vCard accepted, avatar included, in bytes',
+      ),
+    },
+    setup(ctx, settings) {
+      const maxBytes = options.maxVCardBytes ?? settings.maxVCardBytes;
       const hashes = new AvatarHashCache(options.hashCacheTtlMs ?? 10 * 60_000);
       ctx.accountFeature(NS_VCARD);
 
@@ -35,7 +51,7 @@ export function vcardModule(options: VCardOptions = {}): StromModule {
         const cached = hashes.get(username);
         if (cached !== undefined) return cached;
         const readStarted = hashes.readStarted();
-        const stored = await server.storage.vcards.get(username);
+        const stored = await ctx.storage.vcards.get(username);
         const hash = stored?.avatarHash ?? null;
         hashes.fill(username, hash, readStarted);
         return hash;
@@ -43,39 +59,27 @@ export function vcardModule(options: VCardOptions = {}): StromModule {
 
       /** Puts the new hash into the presence of the user's sessions on this node and broadcasts it. */
       const reannounceLocally = async (username: string, hash: string | null): Promise<void> => {
-        const sessions = [...server.sessions.values()].filter(
-          (s) => s.username === username && s.available && s.presence !== undefined && s.bound,
-        );
+        const sessions = ctx.sessions
+          .localOf(username)
+          .filter((s) => s.available && s.presence !== undefined && s.bound);
         for (const session of sessions) {
           const presence = session.presence!.clone();
           delete presence.attrs.to;
           setAvatarUpdate(presence, hash);
           try {
-            await server.router.fromClient(session, presence);
+            await ctx.submit(session, presence);
           } catch (err) {
-            server.log.error({ err }, 'avatar presence update failed');
+            ctx.log.error({ err }, 'avatar presence update failed');
           }
         }
       };
 
       /** Other nodes holding sessions of the user refresh their cache and re-announce there. */
-      const notifyOtherNodes = async (jid: JID, hash: string | null): Promise<void> => {
-        const nodes = new Set(
-          (await server.resources(jid)).map((e) => e.node).filter((node) => node !== server.cluster.nodeId),
-        );
-        await Promise.all(
-          [...nodes].map((node) =>
-            server.cluster.send(node, {
-              type: 'custom',
-              name: AVATAR_CHANGED,
-              data: { username: jid.local, hash },
-            }),
-          ),
-        );
-      };
+      const notifyOtherNodes = (jid: JID, hash: string | null): Promise<void> =>
+        ctx.broadcast(AVATAR_CHANGED, { username: jid.local, hash }, { nodesOf: [jid.bareString] });
 
       const getVCard = async (event: IqEvent, ownerIsRequester: boolean): Promise<Element> => {
-        const stored = await server.storage.vcards.get(event.to.local);
+        const stored = await ctx.storage.vcards.get(event.to.local);
         if (stored) return parseElement(stored.xml);
         // XEP-0054 §3.3: without a vCard, others get the same answer as for a missing account.
         if (!ownerIsRequester) throw new StanzaError('service-unavailable');
@@ -98,8 +102,8 @@ export function vcardModule(options: VCardOptions = {}): StromModule {
         const hash = avatarHashOf(vcard);
         const previous = await currentHash(username);
         // An empty vCard clears it: nothing is kept that says nothing.
-        if (vcard.elements().length === 0) await server.storage.vcards.delete(username);
-        else await server.storage.vcards.set(username, serialized, hash);
+        if (vcard.elements().length === 0) await ctx.storage.vcards.delete(username);
+        else await ctx.storage.vcards.set(username, serialized, hash);
         hashes.set(username, hash);
         if (hash !== previous) {
           await reannounceLocally(username, hash);
@@ -112,7 +116,7 @@ export function vcardModule(options: VCardOptions = {}): StromModule {
 
       const decorate = async (event: StanzaEvent): Promise<void> => {
         if (event.type !== 'available') return;
-        const username = event.origin?.username;
+        const username = event.session?.username;
         if (username === undefined || !needsAvatarUpdate(event.stanza)) return;
         setAvatarUpdate(event.stanza, await currentHash(username));
       };
@@ -121,19 +125,19 @@ export function vcardModule(options: VCardOptions = {}): StromModule {
         ctx.hook(`pre-presence/${addressing}`, decorate, 50);
       }
 
-      ctx.on('cluster-message', async ({ name, data }) => {
-        if (name !== AVATAR_CHANGED || !isAvatarChange(data)) return;
+      ctx.onBroadcast(AVATAR_CHANGED, async (data) => {
+        if (!isAvatarChange(data)) return;
         hashes.set(data.username, data.hash);
         await reannounceLocally(data.username, data.hash);
       });
-      ctx.on('session-closed', ({ session }) => {
+      ctx.on(CoreEvents.sessionClosed, ({ session }) => {
         const username = session.username;
         if (username === undefined) return;
         // A node only needs the hash while it holds a session of the user.
-        for (const other of server.sessions.values()) if (other.username === username) return;
+        if (ctx.sessions.localOf(username).length > 0) return;
         hashes.delete(username);
       });
-      ctx.on('account-deleted', ({ username }) => {
+      ctx.on(CoreEvents.accountDeleted, ({ username }) => {
         hashes.delete(username);
       });
     },

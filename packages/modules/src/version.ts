@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { defineModule, type StromModule } from '@strom/core';
+import { type AnyModule, defineModule, setting } from '@strom/core';
 import { xml } from '@strom/xml';
 
 export const NS_VERSION = 'jabber:iq:version';
@@ -15,11 +15,14 @@ export interface VersionOptions {
  * XEP-0092 software version of the server. The operating system is never reported (XEP-0092 §5):
  * it helps attackers more than anyone else.
  */
-export function versionModule(options: VersionOptions = {}): StromModule {
+export function versionModule(options: VersionOptions = {}): AnyModule {
   return defineModule({
     name: 'version',
-    setup(ctx) {
-      if (options.hideVersion) return;
+    settings: {
+      hideVersion: setting.bool('HIDE_VERSION', false, 'answer version queries with service-unavailable'),
+    },
+    setup(ctx, settings) {
+      if (options.hideVersion ?? settings.hideVersion) return;
       const version = options.version ?? stromVersion();
       ctx.feature(NS_VERSION);
       ctx.iq('get', 'host', NS_VERSION, 'query', () =>

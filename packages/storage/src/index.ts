@@ -1,3 +1,4 @@
+export type { Database } from './database.js';
 export { migrate, openStorage } from './storage.js';
 export { createTestStorage, STORAGE_KINDS } from './testing.js';
 export type {

@@ -39,6 +39,7 @@ export function storageOn(connection: Connection, opts: StorageOptions = {}): St
     vcards: createVCardRepository(db),
     offline: createOfflineRepository(db),
     blocklist: createBlocklistRepository(db),
+    database: db,
     async ping() {
       await db.execute(sql`select 1`);
     },

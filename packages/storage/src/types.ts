@@ -1,3 +1,5 @@
+import type { Database } from './database.js';
+
 export type StorageKind = 'postgres' | 'pglite';
 
 export interface StorageOptions {
@@ -22,6 +24,8 @@ export interface Storage {
   readonly vcards: VCardRepository;
   readonly offline: OfflineRepository;
   readonly blocklist: BlocklistRepository;
+  /** The database itself, for tables a feature declares in its own schema file. */
+  readonly database: Database;
   /** Readiness probe; throws when the database is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;

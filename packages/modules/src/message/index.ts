@@ -1,4 +1,11 @@
-import { defineModule, StanzaError, type StanzaEvent } from '@strom/core';
+import {
+  defineEvent,
+  defineModule,
+  type ModuleContext,
+  type SessionEntry,
+  StanzaError,
+  type StanzaEvent,
+} from '@strom/core';
 import type { Element } from '@strom/xml';
 import { routeBareMessage } from './delivery.js';
 
@@ -9,7 +16,15 @@ export { type BareRoute, type Candidate, routeBareMessage } from './delivery.js'
  * handler that stores or answers it returns true; without one the sender gets `service-unavailable`
  * (RFC 6121 §8.5.2.2.1).
  */
-export const OFFLINE_MESSAGE_HOOK = 'message/offline';
+export const messageUndeliverable = defineEvent<StanzaEvent>('message/undeliverable');
+
+/**
+ * Fired once a message to an account's bare JID was handed to the resources that get it under
+ * RFC 6121 §8.5.2 (copies to the other resources, archives and the like listen here).
+ */
+export const messageDelivered = defineEvent<{ event: StanzaEvent; to: readonly SessionEntry[] }>(
+  'message/delivered',
+);
 
 /** Where a bare-JID message went, kept while the cluster bus might still report a node gone. */
 interface FanOut {
@@ -24,26 +39,29 @@ interface FanOut {
 export const messageModule = defineModule({
   name: 'message',
   setup(ctx) {
-    const { server } = ctx;
     // A bare-JID message sent to a node that died comes back once per unreachable resource; this
     // tells those echoes from new messages so they neither loop nor reach a resource twice.
     const fanOuts = new WeakMap<Element, FanOut>();
 
     ctx.hook('message/bare', async (event) => {
       try {
-        await deliverToBare(event, fanOuts);
+        await deliverToBare(ctx, event, fanOuts);
       } catch (err) {
-        server.log.error({ error: err instanceof Error ? err.name : typeof err }, 'message delivery failed');
-        await server.router.bounce(event.stanza, new StanzaError('internal-server-error'), event.origin);
+        ctx.log.error({ error: err instanceof Error ? err.name : typeof err }, 'message delivery failed');
+        await ctx.bounce(event.stanza, new StanzaError('internal-server-error'), event.origin);
       }
       return true;
     });
   },
 });
 
-async function deliverToBare(event: StanzaEvent, fanOuts: WeakMap<Element, FanOut>): Promise<void> {
-  const { stanza, server, to } = event;
-  let entries = await server.resources(to.bare());
+async function deliverToBare(
+  ctx: ModuleContext,
+  event: StanzaEvent,
+  fanOuts: WeakMap<Element, FanOut>,
+): Promise<void> {
+  const { stanza, to } = event;
+  let entries = await ctx.sessions.resources(to.bare());
   let failed: Set<string> | undefined;
   if (to.resource !== '') {
     // The addressed resource could not be reached: the other resources are the candidates.
@@ -64,20 +82,21 @@ async function deliverToBare(event: StanzaEvent, fanOuts: WeakMap<Element, FanOu
   const route = routeBareMessage(event.type, entries);
   switch (route.action) {
     case 'deliver':
-      if (route.to.some((entry) => entry.node !== server.cluster.nodeId)) {
+      if (route.to.some((entry) => !ctx.sessions.isHere(entry))) {
         fanOuts.set(stanza, {
           targets: new Set(route.to.map((entry) => entry.jid)),
           failed: failed ?? new Set(),
         });
       }
-      await server.deliverMany([{ stanza, entries: route.to }]);
+      await ctx.deliverMany([{ stanza, entries: route.to }]);
+      await ctx.fire(messageDelivered, { event, to: route.to });
       return;
     case 'offline':
-      if (await server.registry.stanzaHooks.fire(OFFLINE_MESSAGE_HOOK, event)) return;
-      await server.router.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
+      if (await ctx.fire(messageUndeliverable, event)) return;
+      await ctx.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
       return;
     case 'bounce':
-      await server.router.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
+      await ctx.bounce(stanza, new StanzaError('service-unavailable'), event.origin);
       return;
     case 'drop':
       return;

@@ -1,9 +1,7 @@
-import { NS, type XmppServer } from '@strom/core';
+import { type DeliveryItem, type ModuleContext, NS, type SessionEntry } from '@strom/core';
 import type { JID } from '@strom/jid';
 import { type Element, parseElement, xml } from '@strom/xml';
 import { addressedCopy, splitByDomain } from './rules.js';
-
-export type SessionEntry = Awaited<ReturnType<XmppServer['resources']>>[number];
 /** Resources by bare JID, as the session directory returned them. */
 export type Directory = Map<string, SessionEntry[]>;
 
@@ -28,40 +26,40 @@ export function availableEntries(entries: readonly SessionEntry[] | undefined): 
  * theirs routed one by one; errors coming back for them are acceptable (RFC 6121 §4.4.2).
  */
 export async function broadcast(
-  server: XmppServer,
+  ctx: ModuleContext,
   broadcasts: readonly Broadcast[],
   alsoLookUp: readonly string[] = [],
 ): Promise<Directory> {
   const lookups = new Set<string>(alsoLookUp);
   const plans = broadcasts.map(({ stanza, owner, contacts }) => {
-    const { local, remote } = splitByDomain(contacts, (domain) => server.hosts(domain));
+    const { local, remote } = splitByDomain(contacts, (domain) => ctx.hosts.isLocal(domain));
     const targets = [...local, owner.bareString];
     for (const target of targets) lookups.add(target);
     return { stanza, targets, remote };
   });
-  const directory = lookups.size > 0 ? await server.resourcesMany([...lookups]) : new Map();
+  const directory = lookups.size > 0 ? await ctx.sessions.resourcesMany([...lookups]) : new Map();
 
-  const deliveries: Array<{ stanza: Element; entries: SessionEntry[] }> = [];
+  const deliveries: DeliveryItem[] = [];
   for (const { stanza, targets } of plans) {
     for (const target of new Set(targets)) {
       const entries = availableEntries(directory.get(target));
       if (entries.length > 0) deliveries.push({ stanza: addressedCopy(stanza, target), entries });
     }
   }
-  if (deliveries.length > 0) await server.deliverMany(deliveries);
+  if (deliveries.length > 0) await ctx.deliverMany(deliveries);
 
   for (const { stanza, remote } of plans) {
-    for (const contact of remote) await routeQuietly(server, addressedCopy(stanza, contact));
+    for (const contact of remote) await routeQuietly(ctx, addressedCopy(stanza, contact));
   }
   return directory;
 }
 
 /** Routes a presence the server generated; a failure for one recipient must not stop the others. */
-export async function routeQuietly(server: XmppServer, stanza: Element): Promise<void> {
+export async function routeQuietly(ctx: ModuleContext, stanza: Element): Promise<void> {
   try {
-    await server.route(stanza);
+    await ctx.route(stanza);
   } catch (err) {
-    server.log.warn({ err }, 'presence routing failed');
+    ctx.log.warn({ err }, 'presence routing failed');
   }
 }
 
@@ -69,18 +67,18 @@ export async function routeQuietly(server: XmppServer, stanza: Element): Promise
  * The last broadcast presence of a resource from its directory entry, addressed to `to`. An entry
  * without one falls back to the session itself when it is on this node, then to plain available.
  */
-export function currentPresence(server: XmppServer, entry: SessionEntry, to: string): Element {
-  const published = entry.presence === undefined ? undefined : parsePublished(server, entry.presence);
+export function currentPresence(ctx: ModuleContext, entry: SessionEntry, to: string): Element {
+  const published = entry.presence === undefined ? undefined : parsePublished(ctx, entry.presence);
   const presence =
-    published ?? server.sessions.get(entry.jid)?.presence ?? xml('presence', { xmlns: NS.client });
+    published ?? ctx.sessions.local(entry.jid)?.presence ?? xml('presence', { xmlns: NS.client });
   return addressedCopy(presence, to, entry.jid);
 }
 
-function parsePublished(server: XmppServer, text: string): Element | undefined {
+function parsePublished(ctx: ModuleContext, text: string): Element | undefined {
   try {
     return parseElement(text);
   } catch (err) {
-    server.log.warn({ err }, 'unreadable presence in the session directory');
+    ctx.log.warn({ err }, 'unreadable presence in the session directory');
     return undefined;
   }
 }

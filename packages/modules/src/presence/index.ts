@@ -1,4 +1,5 @@
 export { acceptsPresenceFrom, mayViewPresence, presenceBlocked } from './access.js';
+export { initialPresence } from './events.js';
 export { MAX_DIRECTED_PRESENCE, presenceModule } from './module.js';
 export {
   presenceAudience,

@@ -1,22 +1,18 @@
 import {
   type ClientSession,
+  CoreEvents,
   defineModule,
+  type ModuleContext,
+  type SessionEntry,
   StanzaError,
   type StanzaEvent,
-  type XmppServer,
 } from '@strom/core';
 import { JID } from '@strom/jid';
 import { type Element, serialize, xml } from '@strom/xml';
-import { NS_BLOCKING_ERRORS } from '../blocking.js';
+import { blocklists, NS_BLOCKING_ERRORS } from '../blocking.js';
 import { acceptsPresenceFrom, mayViewPresence, ownerBlocked, presenceBlocked } from './access.js';
-import {
-  availableEntries,
-  broadcast,
-  currentPresence,
-  type Directory,
-  routeQuietly,
-  type SessionEntry,
-} from './fan-out.js';
+import { initialPresence } from './events.js';
+import { availableEntries, broadcast, currentPresence, type Directory, routeQuietly } from './fan-out.js';
 import {
   addressedCopy,
   isAvailabilityType,
@@ -36,22 +32,29 @@ const QUEUE_KEY = 'presence:queue';
  * RFC 6121 §4: availability broadcast to subscribers, presence probes, directed presence and the
  * unavailable presence a session leaves behind however it ends. Each session's last presence lives
  * in `session.presence` and, serialized, in the session directory, so probes are answered from any
- * node. Subscription state is read from the roster (written by the roster module).
+ * node. Subscription state is read from the roster in storage (written by the roster and
+ * subscription modules), and blocks from the blocklists in storage, so this module needs neither
+ * loaded. Fires `initialPresence` once a session's initial presence is out.
  */
 export const presenceModule = defineModule({
   name: 'presence',
   setup(ctx) {
-    const { server } = ctx;
-    ctx.hook('pre-presence/self', onBroadcastPresence);
-    ctx.hook('pre-presence/bare', onDirectedPresence);
-    ctx.hook('pre-presence/full', onDirectedPresence);
-    ctx.hook('presence/bare', onPresenceToAccount);
-    ctx.hook('presence/full', onPresenceToResource);
-    ctx.on('session-closed', ({ session }) => inOrder(session, () => sessionEnded(server, session)));
-    ctx.on('node-down', ({ sessions }) => sessionsLost(server, sessions));
-    // Before the roster module unsubscribes everyone and the rows go: the account's sessions, on
-    // whichever node, end only afterwards, when nobody is left to tell.
-    ctx.on('account-deleted', async ({ jid }) => sessionsLost(server, await server.resources(jid)), 10);
+    // This module's own cached view of the blocklists, following the blocking module's announcements.
+    blocklists(ctx);
+    ctx.hook('pre-presence/self', (event) => onBroadcastPresence(ctx, event));
+    ctx.hook('pre-presence/bare', (event) => onDirectedPresence(ctx, event));
+    ctx.hook('pre-presence/full', (event) => onDirectedPresence(ctx, event));
+    ctx.hook('presence/bare', (event) => onPresenceToAccount(ctx, event));
+    ctx.hook('presence/full', (event) => onPresenceToResource(ctx, event));
+    ctx.on(CoreEvents.sessionClosed, ({ session }) => inOrder(session, () => sessionEnded(ctx, session)));
+    ctx.on(CoreEvents.nodeDown, ({ sessions }) => sessionsLost(ctx, sessions));
+    // Before the subscription module unsubscribes everyone and the rows go: the account's sessions,
+    // on whichever node, end only afterwards, when nobody is left to tell.
+    ctx.on(
+      CoreEvents.accountDeleted,
+      async ({ jid }) => sessionsLost(ctx, await ctx.sessions.resources(jid)),
+      10,
+    );
   },
 });
 
@@ -70,8 +73,8 @@ function inOrder<T>(session: ClientSession, work: () => Promise<T>): Promise<T> 
 }
 
 /** A presence without `to` from a client: its availability, broadcast by the server (RFC 6121 §4.2, §4.4, §4.5). */
-async function onBroadcastPresence(event: StanzaEvent): Promise<boolean> {
-  const { stanza, origin: session, type, server } = event;
+async function onBroadcastPresence(ctx: ModuleContext, event: StanzaEvent): Promise<boolean> {
+  const { stanza, session, type } = event;
   // With a `to` (the user's own bare JID) it is directed presence to the account, handled inbound.
   if (session === undefined || stanza.attrs.to !== undefined) return false;
   if (type === 'available') {
@@ -80,21 +83,21 @@ async function onBroadcastPresence(event: StanzaEvent): Promise<boolean> {
       priority = validatedPriority(stanza);
     } catch (err) {
       if (!(err instanceof StanzaError)) throw err;
-      await server.router.bounce(stanza, err, session);
+      await ctx.bounce(stanza, err, event.origin);
       return true;
     }
-    await inOrder(session, () => becomeAvailable(server, session, stanza, priority));
+    await inOrder(session, () => becomeAvailable(ctx, session, stanza, priority));
     return true;
   }
   if (type === 'unavailable') {
-    await inOrder(session, () => becomeUnavailable(server, session, stanza));
+    await inOrder(session, () => becomeUnavailable(ctx, session, stanza));
     return true;
   }
   return false;
 }
 
 async function becomeAvailable(
-  server: XmppServer,
+  ctx: ModuleContext,
   session: ClientSession,
   stanza: Element,
   priority: number,
@@ -103,24 +106,24 @@ async function becomeAvailable(
   const initial = !session.available;
   const owner = session.jid!.bare();
   session.presence = stanza;
-  await server.updateSession(session, { available: true, priority, presence: serialize(stanza) });
+  await ctx.sessions.update(session, { available: true, priority, presence: serialize(stanza) });
 
-  const { subscribers, subscriptions } = await rosterAudience(server, owner);
-  const probed = splitByDomain(initial ? subscriptions : [], (domain) => server.hosts(domain));
+  const { subscribers, subscriptions } = await rosterAudience(ctx, owner);
+  const probed = splitByDomain(initial ? subscriptions : [], (domain) => ctx.hosts.isLocal(domain));
   // The sender's own resources are in the broadcast (RFC 6121 §4.2.2: a user is implicitly
   // subscribed to their own presence), and the lookup also covers the contacts probed below.
-  const directory = await broadcast(server, [{ stanza, owner, contacts: subscribers }], probed.local);
+  const directory = await broadcast(ctx, [{ stanza, owner, contacts: subscribers }], probed.local);
   if (!initial) return;
 
   const self = session.jid!.toString();
   for (const entry of availableEntries(directory.get(owner.bareString))) {
-    if (entry.jid !== self) session.send(currentPresence(server, entry, self));
+    if (entry.jid !== self) session.send(currentPresence(ctx, entry, self));
   }
-  await answerLocalProbes(server, session, probed.local, directory);
+  await answerLocalProbes(ctx, session, probed.local, directory);
   for (const contact of probed.remote) {
-    await routeQuietly(server, probePresence(owner.bareString, contact));
+    await routeQuietly(ctx, probePresence(owner.bareString, contact));
   }
-  await server.registry.fire('initial-presence', { session });
+  await ctx.fire(initialPresence, { session });
 }
 
 /**
@@ -130,7 +133,7 @@ async function becomeAvailable(
  * available resource are skipped: their unavailable answer would tell a fresh session nothing.
  */
 async function answerLocalProbes(
-  server: XmppServer,
+  ctx: ModuleContext,
   session: ClientSession,
   contacts: readonly string[],
   directory: Directory,
@@ -138,23 +141,21 @@ async function answerLocalProbes(
   const self = session.jid!.toString();
   const owner = session.jid!.bare();
   const online = contacts.filter((contact) => availableEntries(directory.get(contact)).length > 0);
-  const allowed = await Promise.all(
-    online.map((contact) => mayViewPresence(server, JID.parse(contact), owner)),
-  );
+  const allowed = await Promise.all(online.map((contact) => mayViewPresence(ctx, JID.parse(contact), owner)));
   online.forEach((contact, index) => {
     if (!allowed[index]) return;
     for (const entry of availableEntries(directory.get(contact))) {
-      session.send(currentPresence(server, entry, self));
+      session.send(currentPresence(ctx, entry, self));
     }
   });
 }
 
-async function becomeUnavailable(server: XmppServer, session: ClientSession, stanza: Element): Promise<void> {
+async function becomeUnavailable(ctx: ModuleContext, session: ClientSession, stanza: Element): Promise<void> {
   if (session.state === 'closed') return;
   const wasAvailable = session.available;
   session.presence = undefined;
-  await server.updateSession(session, { available: false });
-  await announceUnavailable(server, session, stanza, wasAvailable);
+  await ctx.sessions.update(session, { available: false });
+  await announceUnavailable(ctx, session, stanza, wasAvailable);
 }
 
 /**
@@ -163,7 +164,7 @@ async function becomeUnavailable(server: XmppServer, session: ClientSession, sta
  * (RFC 6121 §4.5.2, §4.6.3).
  */
 async function announceUnavailable(
-  server: XmppServer,
+  ctx: ModuleContext,
   session: ClientSession,
   stanza: Element,
   wasAvailable: boolean,
@@ -171,18 +172,18 @@ async function announceUnavailable(
   const owner = session.jid!.bare();
   const directed = [...session.directed];
   session.directed.clear();
-  const contacts = wasAvailable ? (await rosterAudience(server, owner)).subscribers : [];
-  if (wasAvailable) await broadcast(server, [{ stanza, owner, contacts }]);
+  const contacts = wasAvailable ? (await rosterAudience(ctx, owner)).subscribers : [];
+  if (wasAvailable) await broadcast(ctx, [{ stanza, owner, contacts }]);
   const broadcastTo = new Set(contacts);
   for (const recipient of directed) {
     const bare = JID.tryParse(recipient)?.bareString;
     if (bare !== undefined && broadcastTo.has(bare)) continue;
-    await routeQuietly(server, addressedCopy(stanza, recipient));
+    await routeQuietly(ctx, addressedCopy(stanza, recipient));
   }
 }
 
 /** Whatever ended the session (close, dropped socket, conflict, shutdown, kick), its presence ends too. */
-async function sessionEnded(server: XmppServer, session: ClientSession): Promise<void> {
+async function sessionEnded(ctx: ModuleContext, session: ClientSession): Promise<void> {
   const jid = session.jid;
   if (jid === undefined) return;
   const wasAvailable = session.available;
@@ -193,27 +194,27 @@ async function sessionEnded(server: XmppServer, session: ClientSession): Promise
   if (session.replaced && wasAvailable) {
     // The connection that took over this full JID may already have announced itself; an
     // unavailable from the same address now would make contacts think it is gone.
-    const entries = await server.resources(jid.bare());
+    const entries = await ctx.sessions.resources(jid.bare());
     announceToContacts = !entries.some((entry) => entry.jid === jid.toString() && entry.available);
   }
-  await announceUnavailable(server, session, unavailablePresence(jid.toString()), announceToContacts);
+  await announceUnavailable(ctx, session, unavailablePresence(jid.toString()), announceToContacts);
 }
 
 /**
  * Another node died without saying goodbye: its available sessions' contacts hear they are gone,
  * in one batched broadcast. Their directed presence recipients were only known to that node.
  */
-async function sessionsLost(server: XmppServer, sessions: readonly SessionEntry[]): Promise<void> {
+async function sessionsLost(ctx: ModuleContext, sessions: readonly SessionEntry[]): Promise<void> {
   const lost = sessions.flatMap((entry) => {
     const jid = entry.available ? JID.tryParse(entry.jid) : undefined;
-    return jid !== undefined && jid.local !== '' && server.hosts(jid.domain) ? [jid] : [];
+    return jid !== undefined && jid.local !== '' && ctx.hosts.isLocal(jid.domain) ? [jid] : [];
   });
   const audiences = new Map<string, Promise<string[]>>();
   for (const jid of lost) {
     if (!audiences.has(jid.bareString)) {
       audiences.set(
         jid.bareString,
-        rosterAudience(server, jid.bare()).then((audience) => audience.subscribers),
+        rosterAudience(ctx, jid.bare()).then((audience) => audience.subscribers),
       );
     }
   }
@@ -224,18 +225,18 @@ async function sessionsLost(server: XmppServer, sessions: readonly SessionEntry[
       contacts: await audiences.get(jid.bareString)!,
     })),
   );
-  if (broadcasts.length > 0) await broadcast(server, broadcasts);
+  if (broadcasts.length > 0) await broadcast(ctx, broadcasts);
 }
 
 /** Presence with a `to` from a client (RFC 6121 §4.6): routed on, and remembered for the unavailable at the end. */
-async function onDirectedPresence(event: StanzaEvent): Promise<boolean> {
-  const { stanza, origin: session, type, to, server } = event;
+async function onDirectedPresence(ctx: ModuleContext, event: StanzaEvent): Promise<boolean> {
+  const { stanza, session, type, to } = event;
   // Subscription management belongs to the roster module; probes and errors are routed as they are.
   if (session === undefined || !isAvailabilityType(type)) return false;
   const owner = session.jid!.bare();
   if (to.bareString === owner.bareString) return false;
-  if (await ownerBlocked(server, owner, to)) {
-    await server.router.bounce(
+  if (await ownerBlocked(ctx, owner, to)) {
+    await ctx.bounce(
       stanza,
       new StanzaError(
         'not-acceptable',
@@ -243,7 +244,7 @@ async function onDirectedPresence(event: StanzaEvent): Promise<boolean> {
         'cancel',
         xml('blocked', { xmlns: NS_BLOCKING_ERRORS }),
       ),
-      session,
+      event.origin,
     );
     return true;
   }
@@ -257,12 +258,12 @@ async function onDirectedPresence(event: StanzaEvent): Promise<boolean> {
     }
     if (session.directed.has(recipient)) return false;
     // Subscribers get the session's unavailable presence anyway, unless it never was available.
-    if (session.available && (await isSubscriber(server, owner, to))) return false;
+    if (session.available && (await isSubscriber(ctx, owner, to))) return false;
     if (session.directed.size >= MAX_DIRECTED_PRESENCE) {
-      await server.router.bounce(
+      await ctx.bounce(
         stanza,
         new StanzaError('resource-constraint', 'Too many directed presence recipients'),
-        session,
+        event.origin,
       );
       return true;
     }
@@ -271,20 +272,20 @@ async function onDirectedPresence(event: StanzaEvent): Promise<boolean> {
   });
 }
 
-async function isSubscriber(server: XmppServer, owner: JID, contact: JID): Promise<boolean> {
-  if (!server.hosts(owner.domain)) return false;
-  const item = await server.storage.roster.getItem(owner.local, contact.bareString);
+async function isSubscriber(ctx: ModuleContext, owner: JID, contact: JID): Promise<boolean> {
+  if (!ctx.hosts.isLocal(owner.domain)) return false;
+  const item = await ctx.storage.roster.getItem(owner.local, contact.bareString);
   return sharesPresenceWith(item?.subscription);
 }
 
 /** Inbound presence for an account: probes, and availability from contacts. */
-async function onPresenceToAccount(event: StanzaEvent): Promise<boolean> {
+async function onPresenceToAccount(ctx: ModuleContext, event: StanzaEvent): Promise<boolean> {
   if (event.type === 'probe') {
-    await answerProbe(event);
+    await answerProbe(ctx, event);
     return true;
   }
   if (isAvailabilityType(event.type)) {
-    await deliverToAccount(event);
+    await deliverToAccount(ctx, event);
     return true;
   }
   // An error about presence has no resource to go to when addressed to the account: dropped.
@@ -292,9 +293,9 @@ async function onPresenceToAccount(event: StanzaEvent): Promise<boolean> {
 }
 
 /** Inbound presence for one resource: probes are answered; anything else the core delivers (RFC 6121 §4.6.3). */
-async function onPresenceToResource(event: StanzaEvent): Promise<boolean> {
+async function onPresenceToResource(ctx: ModuleContext, event: StanzaEvent): Promise<boolean> {
   if (event.type !== 'probe') return false;
-  await answerProbe(event);
+  await answerProbe(ctx, event);
   return true;
 }
 
@@ -302,12 +303,12 @@ async function onPresenceToResource(event: StanzaEvent): Promise<boolean> {
  * No presence reaches a user without a subscription that allows it: availability sent to the bare
  * JID goes to every available resource only when the user subscribed to the sender (`to`/`both`).
  */
-async function deliverToAccount(event: StanzaEvent): Promise<void> {
-  const { server, stanza, from, to } = event;
+async function deliverToAccount(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
+  const { stanza, from, to } = event;
   const owner = to.bare();
-  if (!(await acceptsPresenceFrom(server, owner, from))) return;
-  const entries = availableEntries(await server.resources(owner));
-  if (entries.length > 0) await server.deliverMany([{ stanza, entries }]);
+  if (!(await acceptsPresenceFrom(ctx, owner, from))) return;
+  const entries = availableEntries(await ctx.sessions.resources(owner));
+  if (entries.length > 0) await ctx.deliverMany([{ stanza, entries }]);
 }
 
 /**
@@ -315,41 +316,41 @@ async function deliverToAccount(event: StanzaEvent): Promise<void> {
  * (or of the probed resource), or with unavailable when there is none — but only to an entity its
  * roster grants a subscription. Anyone else gets no answer at all, which tells nothing.
  */
-async function answerProbe(event: StanzaEvent): Promise<void> {
-  const { server, from, to } = event;
+async function answerProbe(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
+  const { from, to } = event;
   const owner = to.bare();
-  if (!(await mayViewPresence(server, owner, from))) return;
+  if (!(await mayViewPresence(ctx, owner, from))) return;
   const target = to.toString();
-  const entries = availableEntries(await server.resources(owner)).filter(
+  const entries = availableEntries(await ctx.sessions.resources(owner)).filter(
     (entry) => to.isBare || entry.jid === target,
   );
   const prober = from.toString();
   const answers =
     entries.length > 0
-      ? entries.map((entry) => currentPresence(server, entry, prober))
+      ? entries.map((entry) => currentPresence(ctx, entry, prober))
       : [unavailablePresence(target, prober)];
-  for (const answer of answers) await routeQuietly(server, answer);
+  for (const answer of answers) await routeQuietly(ctx, answer);
 }
 
 /** The owner's subscribers and subscriptions, less anyone on either side of a block. */
 async function rosterAudience(
-  server: XmppServer,
+  ctx: ModuleContext,
   owner: JID,
 ): Promise<{ subscribers: string[]; subscriptions: string[] }> {
-  const { items } = await server.storage.roster.get(owner.local);
+  const { items } = await ctx.storage.roster.get(owner.local);
   const { subscribers, subscriptions } = presenceAudience(items);
   const [allowedSubscribers, allowedSubscriptions] = await Promise.all([
-    unblocked(server, owner, subscribers),
-    unblocked(server, owner, subscriptions),
+    unblocked(ctx, owner, subscribers),
+    unblocked(ctx, owner, subscriptions),
   ]);
   return { subscribers: allowedSubscribers, subscriptions: allowedSubscriptions };
 }
 
-async function unblocked(server: XmppServer, owner: JID, contacts: readonly string[]): Promise<string[]> {
+async function unblocked(ctx: ModuleContext, owner: JID, contacts: readonly string[]): Promise<string[]> {
   const parsed = contacts.flatMap((contact) => {
     const jid = JID.tryParse(contact);
     return jid === undefined ? [] : [jid];
   });
-  const blocked = await Promise.all(parsed.map((jid) => presenceBlocked(server, owner, jid)));
+  const blocked = await Promise.all(parsed.map((jid) => presenceBlocked(ctx, owner, jid)));
   return parsed.filter((_, index) => !blocked[index]).map((jid) => jid.bareString);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { StanzaError, type XmppServer } from '@strom/core';
+import { type ModuleContext, type SettingsOf, StanzaError, setting } from '@strom/core';
 import type { JID } from '@strom/jid';
 import type { RosterItem } from '@strom/storage';
 import type { Element } from '@strom/xml';
@@ -10,9 +10,31 @@ import { NO_SUBSCRIPTION, type SubscriptionState, sameState } from './subscripti
 
 export const DEFAULT_MAX_ROSTER_ITEMS = 1000;
 
+/**
+ * The settings of the roster and subscription modules: both add items, so both enforce the same
+ * limit, read from the same variable.
+ */
+export const rosterSettings = {
+  maxRosterItems: setting.int(
+    'MAX_ROSTER_ITEMS',
+    DEFAULT_MAX_ROSTER_ITEMS,
+    1,
+    100_000,
+    'items one account may have in its roster',
+  ),
+};
+
 export interface RosterOptions {
-  /** Items one account may have in its roster (default 1000). */
+  /** Items one account may have in its roster (default: the MAX_ROSTER_ITEMS setting, else 1000). */
   maxRosterItems?: number;
+}
+
+/** The options a module runs with: explicit ones win over the settings from the environment. */
+export function resolveRosterOptions(
+  options: RosterOptions,
+  settings: SettingsOf<typeof rosterSettings>,
+): Required<RosterOptions> {
+  return { maxRosterItems: options.maxRosterItems ?? settings.maxRosterItems };
 }
 
 /** One contact as the owner's server sees it: the roster item, if any, and a pending inbound request. */
@@ -32,14 +54,14 @@ export class RosterService {
   readonly maxItems: number;
 
   constructor(
-    private readonly server: XmppServer,
+    private readonly ctx: ModuleContext,
     options: RosterOptions = {},
   ) {
     this.maxItems = options.maxRosterItems ?? DEFAULT_MAX_ROSTER_ITEMS;
   }
 
   async contact(owner: JID, contact: string): Promise<ContactRecord> {
-    const roster = this.server.storage.roster;
+    const roster = this.ctx.storage.roster;
     const [item, pendingIn] = await Promise.all([
       roster.getItem(owner.local, contact),
       roster.hasPendingIn(owner.local, contact),
@@ -49,7 +71,7 @@ export class RosterService {
 
   /** Throws policy-violation when the owner's roster has no room for one more item. */
   async ensureRoom(owner: JID): Promise<void> {
-    const count = await this.server.storage.roster.count(owner.local);
+    const count = await this.ctx.storage.roster.count(owner.local);
     if (count >= this.maxItems) {
       throw new StanzaError(
         'policy-violation',
@@ -61,13 +83,13 @@ export class RosterService {
   /** Stores the item and pushes it; a new item must fit in the roster. */
   async put(owner: JID, item: RosterItem, isNew: boolean): Promise<void> {
     if (isNew) await this.ensureRoom(owner);
-    const version = await this.server.storage.roster.put(owner.local, item);
+    const version = await this.ctx.storage.roster.put(owner.local, item);
     await this.push(owner, itemElement(item), version);
   }
 
   /** Deletes the item and pushes the removal; false when there was no such item. */
   async remove(owner: JID, contact: string): Promise<boolean> {
-    const version = await this.server.storage.roster.remove(owner.local, contact);
+    const version = await this.ctx.storage.roster.remove(owner.local, contact);
     if (version === undefined) return false;
     await this.push(owner, removedItemElement(contact), version);
     return true;
@@ -92,7 +114,7 @@ export class RosterService {
     const needsItem = itemChanged && (record.item !== undefined || !isBareState(next));
     if (needsItem && record.item === undefined) await this.ensureRoom(owner);
 
-    const roster = this.server.storage.roster;
+    const roster = this.ctx.storage.roster;
     if (before.pendingIn !== next.pendingIn) {
       if (next.pendingIn) await roster.addPendingIn(owner.local, contact);
       else await roster.removePendingIn(owner.local, contact);
@@ -109,9 +131,9 @@ export class RosterService {
 
   /** Sends a roster push to every interested resource of the owner (RFC 6121 §2.1.6). */
   async push(owner: JID, item: Element, version: number): Promise<void> {
-    const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.interested);
+    const entries = (await this.ctx.sessions.resources(owner.bare())).filter((entry) => entry.interested);
     if (entries.length === 0) return;
-    await this.server.deliverMany(
+    await this.ctx.deliverMany(
       entries.map((entry) => ({
         stanza: rosterPush(entry.jid, nextPushId(), version, item.clone()),
         entries: [entry],
@@ -121,9 +143,9 @@ export class RosterService {
 
   /** Delivers a stanza to every available resource of the owner; false when none is online. */
   async toAvailableResources(owner: JID, stanza: Element): Promise<boolean> {
-    const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.available);
+    const entries = (await this.ctx.sessions.resources(owner.bare())).filter((entry) => entry.available);
     if (entries.length === 0) return false;
-    await this.server.deliverMany([{ stanza, entries }]);
+    await this.ctx.deliverMany([{ stanza, entries }]);
     return true;
   }
 
@@ -132,19 +154,19 @@ export class RosterService {
    * available resource, wherever it is connected (the directory carries each one's last presence).
    */
   async sendCurrentPresence(owner: JID, contact: JID): Promise<void> {
-    const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.available);
+    const entries = (await this.ctx.sessions.resources(owner.bare())).filter((entry) => entry.available);
     for (const entry of entries) {
-      const presence = currentPresence(this.server, entry, contact.bareString);
+      const presence = currentPresence(this.ctx, entry, contact.bareString);
       delete presence.attrs.id;
-      await this.server.route(presence);
+      await this.ctx.route(presence);
     }
   }
 
   /** Tells a contact that lost its subscription that every available resource of the owner is gone. */
   async sendUnavailable(owner: JID, contact: JID): Promise<void> {
-    const entries = (await this.server.resources(owner.bare())).filter((entry) => entry.available);
+    const entries = (await this.ctx.sessions.resources(owner.bare())).filter((entry) => entry.available);
     for (const entry of entries) {
-      await this.server.route(unavailablePresence(entry.jid, contact.bareString));
+      await this.ctx.route(unavailablePresence(entry.jid, contact.bareString));
     }
   }
 }

@@ -1,13 +1,13 @@
 import {
+  type AnyModule,
   defineModule,
   errorReply,
   iqEventName,
   iqResult,
+  type ModuleContext,
   NS,
   StanzaError,
   type StanzaEvent,
-  type StromModule,
-  type XmppServer,
 } from '@strom/core';
 import { JID } from '@strom/jid';
 import { xml } from '@strom/xml';
@@ -21,31 +21,38 @@ import {
   rosterPush,
   rosterQuery,
 } from './roster-items.js';
-import { nextPushId, type RosterOptions, RosterService } from './roster-service.js';
+import {
+  nextPushId,
+  type RosterOptions,
+  RosterService,
+  resolveRosterOptions,
+  rosterSettings,
+} from './roster-service.js';
 import { hasFrom, hasTo } from './subscription-state.js';
 
 /**
  * RFC 6121 §2: the roster (get, set, remove) with pushes to interested resources and roster
  * versioning (§2.6). Subscription state is never changed here except by removing an item, which
- * cancels the subscriptions in both directions.
+ * cancels the subscriptions in both directions. The size limit is the MAX_ROSTER_ITEMS setting
+ * unless `options` says otherwise.
  */
-export function rosterModule(options: RosterOptions = {}): StromModule {
+export function rosterModule(options: RosterOptions = {}): AnyModule {
   return defineModule({
     name: 'roster',
-    setup(ctx) {
-      const { server } = ctx;
-      const service = new RosterService(server, options);
-      ctx.streamFeature('post-auth', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
+    settings: rosterSettings,
+    setup(ctx, settings) {
+      const service = new RosterService(ctx, resolveRosterOptions(options, settings));
+      ctx.streamFeature('pre-bind', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
 
       // A versioned get answers with an empty result and then pushes, in that order; the generic
       // IQ helper would send its result only after everything else, so this handler replies itself.
       ctx.hook(iqEventName('get', 'self', NS_ROSTER, 'query'), async (event) => {
         try {
-          await answerRosterGet(server, event);
+          await answerRosterGet(ctx, event);
         } catch (err) {
-          const error = err instanceof StanzaError ? err : internalError(server, err);
+          const error = err instanceof StanzaError ? err : internalError(ctx, err);
           const reply = errorReply(event.stanza, error);
-          if (reply) await server.router.reply(event, reply);
+          if (reply) await ctx.reply(event, reply);
         }
         return true;
       });
@@ -54,10 +61,10 @@ export function rosterModule(options: RosterOptions = {}): StromModule {
         const owner = from.bare();
         const request = parseRosterSet(payload, owner);
         if (request.action === 'remove') {
-          await removeContact(server, service, owner, request.jid);
+          await removeContact(ctx, service, owner, request.jid);
           return undefined;
         }
-        const existing = await server.storage.roster.getItem(owner.local, request.jid);
+        const existing = await ctx.storage.roster.getItem(owner.local, request.jid);
         await service.put(
           owner,
           {
@@ -76,18 +83,18 @@ export function rosterModule(options: RosterOptions = {}): StromModule {
   });
 }
 
-async function answerRosterGet(server: XmppServer, event: StanzaEvent): Promise<void> {
-  const { origin, from, stanza } = event;
-  if (origin?.jid?.equals(from)) await server.updateSession(origin, { interested: true });
+async function answerRosterGet(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
+  const { session, from, stanza } = event;
+  if (session?.jid?.equals(from)) await ctx.sessions.update(session, { interested: true });
   const owner = from.local;
   const query = stanza.firstElement()!;
   const cached = query.attrs.ver === undefined ? undefined : parseVersion(query.attrs.ver);
-  const roster = server.storage.roster;
+  const roster = ctx.storage.roster;
 
   if (cached !== undefined) {
     const changes = await roster.changesSince(owner, cached);
     if (changes) {
-      await server.router.reply(event, iqResult(stanza));
+      await ctx.reply(event, iqResult(stanza));
       const pushes = [
         ...changes.removed.map((jid) => removedItemElement(jid)),
         ...changes.items.map((item) => itemElement(item)),
@@ -96,13 +103,13 @@ async function answerRosterGet(server: XmppServer, event: StanzaEvent): Promise<
       // it carry the version it already had, so an interrupted resync is simply done again.
       for (const [index, item] of pushes.entries()) {
         const version = index === pushes.length - 1 ? changes.version : cached;
-        await server.router.reply(event, rosterPush(from.toString(), nextPushId(), version, item));
+        await ctx.reply(event, rosterPush(from.toString(), nextPushId(), version, item));
       }
       return;
     }
   }
   const { version, items } = await roster.get(owner);
-  await server.router.reply(event, iqResult(stanza, rosterQuery(version, items.map(itemElement))));
+  await ctx.reply(event, iqResult(stanza, rosterQuery(version, items.map(itemElement))));
 }
 
 /**
@@ -111,7 +118,7 @@ async function answerRosterGet(server: XmppServer, event: StanzaEvent): Promise<
  * while each side still accepts the other's presence.
  */
 async function removeContact(
-  server: XmppServer,
+  ctx: ModuleContext,
   service: RosterService,
   owner: JID,
   contact: string,
@@ -121,18 +128,18 @@ async function removeContact(
   const stamp = { xmlns: NS.client, from: owner.bareString, to: contact };
   if (hasFrom(item.subscription)) await service.sendUnavailable(owner, JID.parse(contact));
   if (hasTo(item.subscription) || item.askOut) {
-    await server.route(xml('presence', { ...stamp, type: 'unsubscribe' }));
+    await ctx.route(xml('presence', { ...stamp, type: 'unsubscribe' }));
   }
   if (hasFrom(item.subscription) || pendingIn) {
-    await server.route(xml('presence', { ...stamp, type: 'unsubscribed' }));
+    await ctx.route(xml('presence', { ...stamp, type: 'unsubscribed' }));
   }
-  if (pendingIn) await server.storage.roster.removePendingIn(owner.local, contact);
+  if (pendingIn) await ctx.storage.roster.removePendingIn(owner.local, contact);
   if (!(await service.remove(owner, contact))) {
     throw new StanzaError('item-not-found', 'There is no such item in the roster');
   }
 }
 
-function internalError(server: XmppServer, err: unknown): StanzaError {
-  server.log.error({ err }, 'roster request failed');
+function internalError(ctx: ModuleContext, err: unknown): StanzaError {
+  ctx.log.error({ err }, 'roster request failed');
   return new StanzaError('internal-server-error');
 }

@@ -1,16 +1,18 @@
 import {
+  type AnyModule,
+  CoreEvents,
   defineModule,
+  type ModuleContext,
   NS,
   StanzaError,
   type StanzaEvent,
-  type StromModule,
-  type XmppServer,
 } from '@strom/core';
 import { JID } from '@strom/jid';
 import { xml } from '@strom/xml';
-import { isBlocked } from '../blocking.js';
+import { blocklists, isBlocked } from '../blocking.js';
+import { initialPresence } from '../presence/events.js';
 import { NS_PRE_APPROVAL, stateOf } from './roster-items.js';
-import { type RosterOptions, RosterService } from './roster-service.js';
+import { type RosterOptions, RosterService, resolveRosterOptions, rosterSettings } from './roster-service.js';
 import { inbound, isSubscriptionType, outbound, type SubscriptionType } from './subscription-state.js';
 
 /**
@@ -19,22 +21,30 @@ import { inbound, isSubscriptionType, outbound, type SubscriptionType } from './
  * contact's roster and reach the contact's available resources, or wait for the contact's next
  * initial presence. Pre-approval (§3.4) is supported. The state machine itself is the pure
  * `subscription-state.ts`.
+ *
+ * It needs the roster module, which shows the subscription state to clients and marks the resources
+ * that get roster pushes, and the presence module, whose `initialPresence` brings pending requests
+ * back. Items it adds count against the same MAX_ROSTER_ITEMS limit, unless `options` says otherwise.
  */
-export function subscriptionModule(options: RosterOptions = {}): StromModule {
+export function subscriptionModule(options: RosterOptions = {}): AnyModule {
   return defineModule({
     name: 'subscription',
-    setup(ctx) {
-      const { server } = ctx;
-      const service = new RosterService(server, options);
-      ctx.streamFeature('post-auth', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
+    requires: ['roster', 'presence'],
+    settings: rosterSettings,
+    setup(ctx, settings) {
+      const service = new RosterService(ctx, resolveRosterOptions(options, settings));
+      // This module's own cached view of the blocklists, following the blocking module's announcements.
+      blocklists(ctx);
+      ctx.streamFeature('pre-bind', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
 
       const onOutbound = async (event: StanzaEvent): Promise<boolean> => {
-        if (!isSubscriptionType(event.type) || event.origin === undefined) return false;
+        // Only what the user's own clients send is theirs to manage.
+        if (!isSubscriptionType(event.type) || event.session === undefined) return false;
         try {
-          await handleOutbound(server, service, event, event.type);
+          await handleOutbound(ctx, service, event, event.type);
         } catch (err) {
           if (!(err instanceof StanzaError)) throw err;
-          await server.router.bounce(event.stanza, err, event.origin);
+          await ctx.bounce(event.stanza, err, event.origin);
         }
         return true;
       };
@@ -44,17 +54,17 @@ export function subscriptionModule(options: RosterOptions = {}): StromModule {
 
       const onInbound = async (event: StanzaEvent): Promise<boolean> => {
         if (!isSubscriptionType(event.type)) return false;
-        await handleInbound(server, service, event, event.type);
+        await handleInbound(ctx, service, event, event.type);
         return true;
       };
       ctx.hook('presence/bare', onInbound);
       ctx.hook('presence/full', onInbound);
 
-      ctx.on('initial-presence', async ({ session }) => {
+      ctx.on(initialPresence, async ({ session }) => {
         const owner = session.jid!.bare();
-        for (const contact of await server.storage.roster.listPendingIn(owner.local)) {
+        for (const contact of await ctx.storage.roster.listPendingIn(owner.local)) {
           const sender = JID.tryParse(contact);
-          if (sender && (await isBlocked(server, owner, sender))) continue;
+          if (sender && (await isBlocked(ctx, owner, sender))) continue;
           session.send(
             xml('presence', {
               xmlns: NS.client,
@@ -66,8 +76,8 @@ export function subscriptionModule(options: RosterOptions = {}): StromModule {
         }
       });
 
-      ctx.on('account-deleted', async ({ username, jid }) => {
-        await cancelAllSubscriptions(server, username, jid.bare());
+      ctx.on(CoreEvents.accountDeleted, async ({ username, jid }) => {
+        await cancelAllSubscriptions(ctx, username, jid.bare());
       });
     },
   });
@@ -75,7 +85,7 @@ export function subscriptionModule(options: RosterOptions = {}): StromModule {
 
 /** A subscription stanza from one of the user's clients (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4). */
 async function handleOutbound(
-  server: XmppServer,
+  ctx: ModuleContext,
   service: RosterService,
   event: StanzaEvent,
   type: SubscriptionType,
@@ -90,7 +100,7 @@ async function handleOutbound(
     const stanza = event.stanza.clone();
     stanza.attrs.from = user.bareString;
     stanza.attrs.to = contact.bareString;
-    return server.route(stanza);
+    return ctx.route(stanza);
   };
 
   // The contact's server sends its unavailable presence in answer to an unsubscribe; the user
@@ -104,14 +114,14 @@ async function handleOutbound(
   if (transition.presenceToContact === 'unavailable') await service.sendUnavailable(user, contact);
   await service.applyState(user, contact.bareString, record, transition.state);
   if (transition.route) await forward();
-  if (transition.presenceToContact === 'available' && !(await isBlocked(server, user, contact))) {
+  if (transition.presenceToContact === 'available' && !(await isBlocked(ctx, user, contact))) {
     await service.sendCurrentPresence(user, contact);
   }
 }
 
 /** A subscription stanza for a local account (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3, §3.4). */
 async function handleInbound(
-  server: XmppServer,
+  ctx: ModuleContext,
   service: RosterService,
   event: StanzaEvent,
   type: SubscriptionType,
@@ -120,8 +130,8 @@ async function handleInbound(
   const sender = event.from.bare();
   if (sender.bareString === owner.bareString) return;
   // Nothing is answered for a missing account: no error would tell the sender whether it exists.
-  if (!(await server.storage.accounts.exists(owner.local))) return;
-  if (type === 'subscribe' && (await isBlocked(server, owner, event.from))) return;
+  if (!(await ctx.storage.accounts.exists(owner.local))) return;
+  if (type === 'subscribe' && (await isBlocked(ctx, owner, event.from))) return;
 
   const record = await service.contact(owner, sender.bareString);
   const transition = inbound(stateOf(record.item, record.pendingIn), type);
@@ -135,7 +145,7 @@ async function handleInbound(
     await service.toAvailableResources(owner, stanza);
   }
   if (transition.autoReply) {
-    await server.route(
+    await ctx.route(
       xml('presence', {
         xmlns: NS.client,
         type: transition.autoReply,
@@ -144,7 +154,7 @@ async function handleInbound(
       }),
     );
   }
-  if (transition.presenceToContact === 'available' && !(await isBlocked(server, owner, sender))) {
+  if (transition.presenceToContact === 'available' && !(await isBlocked(ctx, owner, sender))) {
     await service.sendCurrentPresence(owner, sender);
   }
 }
@@ -153,18 +163,18 @@ async function handleInbound(
  * An account is going away: every contact hears that both subscriptions end, as if the user had
  * sent unsubscribe and unsubscribed, so local contacts' rosters follow and their clients get pushes.
  */
-async function cancelAllSubscriptions(server: XmppServer, username: string, user: JID): Promise<void> {
+async function cancelAllSubscriptions(ctx: ModuleContext, username: string, user: JID): Promise<void> {
   const [{ items }, pending] = await Promise.all([
-    server.storage.roster.get(username),
-    server.storage.roster.listPendingIn(username),
+    ctx.storage.roster.get(username),
+    ctx.storage.roster.listPendingIn(username),
   ]);
   const contacts = new Set([...items.map((item) => item.jid), ...pending]);
   for (const contact of contacts) {
     for (const type of ['unsubscribe', 'unsubscribed'] as const) {
       try {
-        await server.route(xml('presence', { xmlns: NS.client, type, from: user.bareString, to: contact }));
+        await ctx.route(xml('presence', { xmlns: NS.client, type, from: user.bareString, to: contact }));
       } catch (err) {
-        server.log.warn({ err }, 'could not cancel a subscription of a deleted account');
+        ctx.log.warn({ err }, 'could not cancel a subscription of a deleted account');
       }
     }
   }
