@@ -3,7 +3,7 @@ import { blockingModule } from './blocking.js';
 import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
 import { messageModule } from './message/index.js';
-import { createOfflineModule } from './offline.js';
+import { offlineModule } from './offline.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence/index.js';
 import { registerModule } from './register.js';
@@ -38,14 +38,13 @@ export {
   routeBareMessage,
 } from './message/index.js';
 export {
-  createOfflineModule,
   DEFAULT_OFFLINE_QUOTA,
   FEATURE_MSGOFFLINE,
   isChatStateOnly,
   NS_CHATSTATES,
   NS_DELAY,
   NS_HINTS,
-  type OfflineOptions,
+  offlineModule,
   withDelay,
 } from './offline.js';
 export { NS_PING, pingModule } from './ping.js';
@@ -64,7 +63,6 @@ export {
 export {
   NS_REGISTER,
   NS_REGISTER_FEATURE,
-  type RegisterOptions,
   RegistrationThrottle,
   type RegistrationThrottleOptions,
   registerModule,
@@ -75,7 +73,6 @@ export {
   NS_PRE_APPROVAL,
   NS_ROSTER,
   NS_ROSTER_VERSIONING,
-  type RosterOptions,
   rosterModule,
   subscriptionModule,
 } from './roster/index.js';
@@ -87,10 +84,9 @@ export {
   NS_VCARD_UPDATE,
   needsAvatarUpdate,
   setAvatarUpdate,
-  type VCardOptions,
   vcardModule,
 } from './vcard.js';
-export { NS_VERSION, stromVersion, type VersionOptions, versionModule } from './version.js';
+export { NS_VERSION, stromVersion, versionModule } from './version.js';
 
 /**
  * The modules a Strom server loads by default. Each reads its own settings from the environment
@@ -101,15 +97,15 @@ export function defaultModules(): AnyModule[] {
     discoModule,
     pingModule,
     timeModule,
-    rosterModule(),
-    subscriptionModule(),
+    rosterModule,
+    subscriptionModule,
     presenceModule,
     lastActivityModule,
     messageModule,
-    createOfflineModule(),
+    offlineModule,
     blockingModule,
-    vcardModule(),
-    versionModule(),
-    registerModule(),
+    vcardModule,
+    versionModule,
+    registerModule,
   ];
 }

@@ -21,63 +21,57 @@ export const DEFAULT_OFFLINE_QUOTA = 1000;
 
 const DELIVERY_BATCH = 100;
 
-export interface OfflineOptions {
-  /** Messages kept per account; beyond it senders get `resource-constraint` (default 1000, 0 turns storage off). */
-  quota?: number;
-}
-
 /**
  * XEP-0160 offline messages: chat and normal messages for an account with no available resource
  * are stored as sent, and handed over with a XEP-0203 `<delay/>` when the user next comes online.
  */
-export function createOfflineModule(options: OfflineOptions = {}): AnyModule {
-  return defineModule({
-    name: 'offline',
-    // Messages reach it when the message module finds nobody online; it hands them over when the
-    // presence module says a session came online.
-    requires: ['message', 'presence'],
-    settings: {
-      quota: setting.int(
-        'OFFLINE_QUOTA',
-        DEFAULT_OFFLINE_QUOTA,
-        0,
-        1_000_000,
-        'messages kept per offline account',
-      ),
-    },
-    setup(ctx, settings) {
-      const quota = options.quota ?? settings.quota;
-      // A quota of 0 turns storage off: senders then get service-unavailable (XEP-0160 §3), while
-      // messages stored earlier are still delivered.
-      if (quota > 0) {
-        ctx.feature(FEATURE_MSGOFFLINE);
-        ctx.on(messageUndeliverable, async (event) => {
-          await storeOffline(ctx, event, quota);
-          return true;
-        });
-      }
-
-      // One delivery at a time per account on this node: two resources coming online together
-      // must not both be handed the same messages.
-      const deliveries = new Map<string, Promise<void>>();
-      ctx.on(initialPresence, async ({ session }) => {
-        const username = session.username!;
-        const previous = deliveries.get(username) ?? Promise.resolve();
-        const run = previous.then(() => deliverOffline(ctx, session));
-        const tail = run.catch(() => {});
-        deliveries.set(username, tail);
-        void tail.finally(() => {
-          if (deliveries.get(username) === tail) deliveries.delete(username);
-        });
-        try {
-          await run;
-        } catch (err) {
-          ctx.log.error({ error: errorName(err) }, 'offline message delivery failed');
-        }
+export const offlineModule: AnyModule = defineModule({
+  name: 'offline',
+  // Messages reach it when the message module finds nobody online; it hands them over when the
+  // presence module says a session came online.
+  requires: ['message', 'presence'],
+  settings: {
+    // Messages kept per account; beyond it senders get `resource-constraint`; 0 turns storage off.
+    quota: setting.int(
+      'OFFLINE_QUOTA',
+      DEFAULT_OFFLINE_QUOTA,
+      0,
+      1_000_000,
+      'messages kept per offline account',
+    ),
+  },
+  setup(ctx, settings) {
+    const { quota } = settings;
+    // A quota of 0 turns storage off: senders then get service-unavailable (XEP-0160 §3), while
+    // messages stored earlier are still delivered.
+    if (quota > 0) {
+      ctx.feature(FEATURE_MSGOFFLINE);
+      ctx.on(messageUndeliverable, async (event) => {
+        await storeOffline(ctx, event, quota);
+        return true;
       });
-    },
-  });
-}
+    }
+
+    // One delivery at a time per account on this node: two resources coming online together
+    // must not both be handed the same messages.
+    const deliveries = new Map<string, Promise<void>>();
+    ctx.on(initialPresence, async ({ session }) => {
+      const username = session.username!;
+      const previous = deliveries.get(username) ?? Promise.resolve();
+      const run = previous.then(() => deliverOffline(ctx, session));
+      const tail = run.catch(() => {});
+      deliveries.set(username, tail);
+      void tail.finally(() => {
+        if (deliveries.get(username) === tail) deliveries.delete(username);
+      });
+      try {
+        await run;
+      } catch (err) {
+        ctx.log.error({ error: errorName(err) }, 'offline message delivery failed');
+      }
+    });
+  },
+});
 
 /** Stores a message nobody could take, or tells the sender why it was not kept. */
 async function storeOffline(ctx: ModuleContext, event: StanzaEvent, quota: number): Promise<void> {

@@ -17,161 +17,153 @@ import { Element, xml } from '@strom/xml';
 export const NS_REGISTER = 'jabber:iq:register';
 export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
 
-export interface RegisterOptions {
-  /** Whether anyone may create an account in-band ('open') or only the administrator ('closed'). */
-  registration?: 'open' | 'closed';
-  throttle?: Partial<RegistrationThrottleOptions>;
-}
-
 /**
  * XEP-0077 in-band registration: account creation before login (when open, on a secure connection,
  * throttled per network), and for logged-in users password change and account removal (always).
  */
-export function registerModule(options: RegisterOptions = {}): AnyModule {
-  return defineModule({
-    name: 'register',
-    settings: {
-      registration: setting.oneOf(
-        'REGISTRATION',
-        ['open', 'closed'] as const,
-        'open',
-        'who may create accounts in-band',
-      ),
-    },
-    setup(ctx, settings) {
-      const open = (options.registration ?? settings.registration) === 'open';
-      const throttle = new RegistrationThrottle(options.throttle);
-      // Passwords travel in clear inside the stream (XEP-0077 §8), so only over a secure transport.
-      const mayRegister = (session: ClientSession) => open && session.transport.secure;
+export const registerModule: AnyModule = defineModule({
+  name: 'register',
+  settings: {
+    registration: setting.oneOf(
+      'REGISTRATION',
+      ['open', 'closed'] as const,
+      'open',
+      'who may create accounts in-band',
+    ),
+  },
+  setup(ctx, settings) {
+    const open = settings.registration === 'open';
+    const throttle = new RegistrationThrottle();
+    // Passwords travel in clear inside the stream (XEP-0077 §8), so only over a secure transport.
+    const mayRegister = (session: ClientSession) => open && session.transport.secure;
 
-      ctx.feature(NS_REGISTER);
-      ctx.streamFeature('pre-auth', (session) =>
-        mayRegister(session) ? xml('register', { xmlns: NS_REGISTER_FEATURE }) : undefined,
+    ctx.feature(NS_REGISTER);
+    ctx.streamFeature('pre-auth', (session) =>
+      mayRegister(session) ? xml('register', { xmlns: NS_REGISTER_FEATURE }) : undefined,
+    );
+
+    ctx.streamIq('pre-auth', 'get', NS_REGISTER, 'query', ({ session }) => {
+      // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
+      if (!mayRegister(session)) throw new StanzaError('service-unavailable');
+      return xml(
+        'query',
+        { xmlns: NS_REGISTER },
+        xml('instructions', {}, 'Choose a username and password.'),
+        xml('username'),
+        xml('password'),
       );
+    });
 
-      ctx.streamIq('pre-auth', 'get', NS_REGISTER, 'query', ({ session }) => {
-        // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
-        if (!mayRegister(session)) throw new StanzaError('service-unavailable');
-        return xml(
-          'query',
-          { xmlns: NS_REGISTER },
-          xml('instructions', {}, 'Choose a username and password.'),
-          xml('username'),
-          xml('password'),
+    const register = async ({ session }: StreamIqEvent, username: string, password: string) => {
+      const key = throttleKey(session.transport.remoteAddress);
+      const wait = throttle.check(key);
+      if (wait > 0) {
+        throw new StanzaError(
+          'resource-constraint',
+          `Too many registrations from your network; try again in ${describeWait(wait)}`,
         );
-      });
-
-      const register = async ({ session }: StreamIqEvent, username: string, password: string) => {
-        const key = throttleKey(session.transport.remoteAddress);
-        const wait = throttle.check(key);
-        if (wait > 0) {
-          throw new StanzaError(
-            'resource-constraint',
-            `Too many registrations from your network; try again in ${describeWait(wait)}`,
-          );
-        }
-        throttle.recordAttempt(key);
-        try {
-          await ctx.accounts.create(username, password);
-        } catch (err) {
-          throw accountProblem(err);
-        }
-        throttle.recordSuccess(key);
-        session.data.set(REGISTERED_ON_STREAM, true);
-        ctx.log.info({}, 'account registered in-band');
-      };
-
-      ctx.streamIq('pre-auth', 'set', NS_REGISTER, 'query', async (event) => {
-        const { session, payload } = event;
-        if (!open) throw new StanzaError('not-allowed', 'Registration is closed on this server');
-        if (!session.transport.secure) {
-          throw new StanzaError('not-allowed', 'Registration needs an encrypted connection');
-        }
-        if (payload.getChild('remove') !== undefined) {
-          throw new StanzaError('unexpected-request', 'Log in to remove an account', 'cancel');
-        }
-        // XEP-0077 §3.1.1: one account per stream; log in with it next.
-        if (session.data.has(REGISTERED_ON_STREAM)) {
-          throw new StanzaError('not-acceptable', 'An account was already registered on this connection');
-        }
-        const username = payload.getChildText('username')?.trim() ?? '';
-        const password = payload.getChildText('password') ?? '';
-        if (username === '' || password === '') {
-          throw new StanzaError('not-acceptable', 'Both a username and a password are required');
-        }
-        await register(event, username, password);
-      });
-
-      ctx.iq('get', 'host', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
-      ctx.iq('get', 'self', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
-
-      const unexpected = (err: unknown): StanzaError => {
-        ctx.log.error({ err }, 'account management failed');
-        return new StanzaError('internal-server-error');
-      };
-
-      // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends, and
-      // error replies must not echo the password back (XEP-0077 §3.3).
-      const manageAccount = async (event: StanzaEvent): Promise<true> => {
-        const { stanza, session } = event;
-        const query = stanza.firstElement()!;
-        try {
-          // Only the account's own client, connected here, manages it.
-          if (!session) throw new StanzaError('not-allowed');
-          if (query.getChild('remove') !== undefined) {
-            if (query.elements().length !== 1) {
-              throw new StanzaError('bad-request', '<remove/> must be the only child of <query/>');
-            }
-            await removeAccount(event);
-            return true;
-          }
-          await changePassword(event, session, query);
-          await ctx.reply(event, iqResult(stanza));
-        } catch (err) {
-          const error = err instanceof StanzaError ? err : unexpected(err);
-          const reply = errorReply(withoutPayload(stanza), error);
-          if (reply) await ctx.reply(event, reply);
-        }
-        return true;
-      };
-
-      const removeAccount = async (event: StanzaEvent) => {
-        // XEP-0077 §3.2: the result first; then every session of the account ends with a stream error.
-        await ctx.reply(event, iqResult(event.stanza));
-        try {
-          await ctx.accounts.delete(event.from.local);
-        } catch (err) {
-          ctx.log.error({ err }, 'account removal failed');
-        }
-      };
-
-      const changePassword = async (event: StanzaEvent, session: ClientSession, query: Element) => {
-        const username = query.getChildText('username');
-        const password = query.getChildText('password');
-        if (username === undefined || password === undefined) {
-          throw new StanzaError('bad-request', 'A password change needs <username/> and <password/>');
-        }
-        if (!session.transport.secure) {
-          throw new StanzaError('not-authorized', 'Password changes need an encrypted connection', 'modify');
-        }
-        if (!sameAccount(username, event.from, ctx.domain)) {
-          throw new StanzaError('forbidden', 'You can only change your own password');
-        }
-        // XEP-0077 §3.3: an empty password never replaces the existing one.
-        if (password === '') throw new StanzaError('not-acceptable', 'The new password must not be empty');
-        try {
-          await ctx.accounts.changePassword(event.from.local, password);
-        } catch (err) {
-          throw accountProblem(err);
-        }
-      };
-
-      for (const addressing of ['host', 'self'] as const) {
-        ctx.hook(iqEventName('set', addressing, NS_REGISTER, 'query'), manageAccount);
       }
-    },
-  });
-}
+      throttle.recordAttempt(key);
+      try {
+        await ctx.accounts.create(username, password);
+      } catch (err) {
+        throw accountProblem(err);
+      }
+      throttle.recordSuccess(key);
+      session.data.set(REGISTERED_ON_STREAM, true);
+      ctx.log.info({}, 'account registered in-band');
+    };
+
+    ctx.streamIq('pre-auth', 'set', NS_REGISTER, 'query', async (event) => {
+      const { session, payload } = event;
+      if (!open) throw new StanzaError('not-allowed', 'Registration is closed on this server');
+      if (!session.transport.secure) {
+        throw new StanzaError('not-allowed', 'Registration needs an encrypted connection');
+      }
+      if (payload.getChild('remove') !== undefined) {
+        throw new StanzaError('unexpected-request', 'Log in to remove an account', 'cancel');
+      }
+      // XEP-0077 §3.1.1: one account per stream; log in with it next.
+      if (session.data.has(REGISTERED_ON_STREAM)) {
+        throw new StanzaError('not-acceptable', 'An account was already registered on this connection');
+      }
+      const username = payload.getChildText('username')?.trim() ?? '';
+      const password = payload.getChildText('password') ?? '';
+      if (username === '' || password === '') {
+        throw new StanzaError('not-acceptable', 'Both a username and a password are required');
+      }
+      await register(event, username, password);
+    });
+
+    ctx.iq('get', 'host', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
+    ctx.iq('get', 'self', NS_REGISTER, 'query', (event) => registrationInfo(event.from));
+
+    const unexpected = (err: unknown): StanzaError => {
+      ctx.log.error({ err }, 'account management failed');
+      return new StanzaError('internal-server-error');
+    };
+
+    // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends, and
+    // error replies must not echo the password back (XEP-0077 §3.3).
+    const manageAccount = async (event: StanzaEvent): Promise<true> => {
+      const { stanza, session } = event;
+      const query = stanza.firstElement()!;
+      try {
+        // Only the account's own client, connected here, manages it.
+        if (!session) throw new StanzaError('not-allowed');
+        if (query.getChild('remove') !== undefined) {
+          if (query.elements().length !== 1) {
+            throw new StanzaError('bad-request', '<remove/> must be the only child of <query/>');
+          }
+          await removeAccount(event);
+          return true;
+        }
+        await changePassword(event, session, query);
+        await ctx.reply(event, iqResult(stanza));
+      } catch (err) {
+        const error = err instanceof StanzaError ? err : unexpected(err);
+        const reply = errorReply(withoutPayload(stanza), error);
+        if (reply) await ctx.reply(event, reply);
+      }
+      return true;
+    };
+
+    const removeAccount = async (event: StanzaEvent) => {
+      // XEP-0077 §3.2: the result first; then every session of the account ends with a stream error.
+      await ctx.reply(event, iqResult(event.stanza));
+      try {
+        await ctx.accounts.delete(event.from.local);
+      } catch (err) {
+        ctx.log.error({ err }, 'account removal failed');
+      }
+    };
+
+    const changePassword = async (event: StanzaEvent, session: ClientSession, query: Element) => {
+      const username = query.getChildText('username');
+      const password = query.getChildText('password');
+      if (username === undefined || password === undefined) {
+        throw new StanzaError('bad-request', 'A password change needs <username/> and <password/>');
+      }
+      if (!session.transport.secure) {
+        throw new StanzaError('not-authorized', 'Password changes need an encrypted connection', 'modify');
+      }
+      if (!sameAccount(username, event.from, ctx.domain)) {
+        throw new StanzaError('forbidden', 'You can only change your own password');
+      }
+      // XEP-0077 §3.3: an empty password never replaces the existing one.
+      if (password === '') throw new StanzaError('not-acceptable', 'The new password must not be empty');
+      try {
+        await ctx.accounts.changePassword(event.from.local, password);
+      } catch (err) {
+        throw accountProblem(err);
+      }
+    };
+
+    for (const addressing of ['host', 'self'] as const) {
+      ctx.hook(iqEventName('set', addressing, NS_REGISTER, 'query'), manageAccount);
+    }
+  },
+});
 
 const REGISTERED_ON_STREAM = 'register';
 

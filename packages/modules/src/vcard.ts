@@ -18,131 +18,125 @@ export const DEFAULT_MAX_VCARD_BYTES = 64 * 1024;
 /** The cluster message telling a node to refresh a user's avatar hash and re-announce it. */
 const AVATAR_CHANGED = 'avatar-changed';
 
-export interface VCardOptions {
-  /** Largest serialized vCard accepted, avatar included (default 64 KiB). */
-  maxVCardBytes?: number;
-  /** How long a cached avatar hash is trusted without a storage read (default 10 minutes). */
-  hashCacheTtlMs?: number;
-}
+/** How long a cached avatar hash is trusted without a storage read. */
+const HASH_CACHE_TTL_MS = 10 * 60_000;
 
 /**
  * XEP-0054 vcard-temp storage plus XEP-0153/XEP-0398 avatar hashes in presence: the server knows
  * the stored photo, so it puts the hash into its users' available presence and re-announces it
  * when the photo changes.
  */
-export function vcardModule(options: VCardOptions = {}): AnyModule {
-  return defineModule({
-    name: 'vcard',
-    settings: {
-      maxVCardBytes: setting.int(
-        'MAX_VCARD_SIZE',
-        DEFAULT_MAX_VCARD_BYTES,
-        1024,
-        8 * 1024 * 1024,
-        'largest vCard accepted, avatar included, in bytes',
-      ),
-    },
-    setup(ctx, settings) {
-      const maxBytes = options.maxVCardBytes ?? settings.maxVCardBytes;
-      const hashes = new AvatarHashCache(options.hashCacheTtlMs ?? 10 * 60_000);
-      ctx.accountFeature(NS_VCARD);
+export const vcardModule: AnyModule = defineModule({
+  name: 'vcard',
+  settings: {
+    maxVCardBytes: setting.int(
+      'MAX_VCARD_SIZE',
+      DEFAULT_MAX_VCARD_BYTES,
+      1024,
+      8 * 1024 * 1024,
+      'largest vCard accepted, avatar included, in bytes',
+    ),
+  },
+  setup(ctx, settings) {
+    const maxBytes = settings.maxVCardBytes;
+    const hashes = new AvatarHashCache(HASH_CACHE_TTL_MS);
+    ctx.accountFeature(NS_VCARD);
 
-      const currentHash = async (username: string): Promise<string | null> => {
-        const cached = hashes.get(username);
-        if (cached !== undefined) return cached;
-        const readStarted = hashes.readStarted();
-        const stored = await ctx.storage.vcards.get(username);
-        const hash = stored?.avatarHash ?? null;
-        hashes.fill(username, hash, readStarted);
-        return hash;
-      };
+    const currentHash = async (username: string): Promise<string | null> => {
+      const cached = hashes.get(username);
+      if (cached !== undefined) return cached;
+      const readStarted = hashes.readStarted();
+      const stored = await ctx.storage.vcards.get(username);
+      const hash = stored?.avatarHash ?? null;
+      hashes.fill(username, hash, readStarted);
+      return hash;
+    };
 
-      /** Puts the new hash into the presence of the user's sessions on this node and broadcasts it. */
-      const reannounceLocally = async (username: string, hash: string | null): Promise<void> => {
-        const sessions = ctx.sessions
-          .localOf(username)
-          .filter((s) => s.available && s.presence !== undefined && s.bound);
-        for (const session of sessions) {
-          const presence = session.presence!.clone();
-          delete presence.attrs.to;
-          setAvatarUpdate(presence, hash);
-          try {
-            await ctx.submit(session, presence);
-          } catch (err) {
-            ctx.log.error({ err }, 'avatar presence update failed');
-          }
+    /** Puts the new hash into the presence of the user's sessions on this node and broadcasts it. */
+    const reannounceLocally = async (username: string, hash: string | null): Promise<void> => {
+      const sessions = ctx.sessions
+        .localOf(username)
+        .filter((s) => s.available && s.presence !== undefined && s.bound);
+      for (const session of sessions) {
+        const presence = session.presence!.clone();
+        delete presence.attrs.to;
+        setAvatarUpdate(presence, hash);
+        try {
+          await ctx.submit(session, presence);
+        } catch (err) {
+          ctx.log.error({ err }, 'avatar presence update failed');
         }
-      };
-
-      /** Other nodes holding sessions of the user refresh their cache and re-announce there. */
-      const notifyOtherNodes = (jid: JID, hash: string | null): Promise<void> =>
-        ctx.broadcast(AVATAR_CHANGED, { username: jid.local, hash }, { nodesOf: [jid.bareString] });
-
-      const getVCard = async (event: IqEvent, ownerIsRequester: boolean): Promise<Element> => {
-        const stored = await ctx.storage.vcards.get(event.to.local);
-        if (stored) return parseElement(stored.xml);
-        // XEP-0054 §3.3: without a vCard, others get the same answer as for a missing account.
-        if (!ownerIsRequester) throw new StanzaError('service-unavailable');
-        return xml('vCard', { xmlns: NS_VCARD });
-      };
-
-      ctx.iq('get', 'self', NS_VCARD, 'vCard', (event) => getVCard(event, true));
-      ctx.iq('get', 'bare', NS_VCARD, 'vCard', (event) => getVCard(event, false));
-
-      ctx.iq('set', 'self', NS_VCARD, 'vCard', async (event) => {
-        const username = event.from.local;
-        const vcard = event.payload.clone();
-        const serialized = vcard.toString();
-        if (Buffer.byteLength(serialized, 'utf8') > maxBytes) {
-          throw new StanzaError(
-            'not-acceptable',
-            `The vCard is larger than the ${formatBytes(maxBytes)} this server accepts`,
-          );
-        }
-        const hash = avatarHashOf(vcard);
-        const previous = await currentHash(username);
-        // An empty vCard clears it: nothing is kept that says nothing.
-        if (vcard.elements().length === 0) await ctx.storage.vcards.delete(username);
-        else await ctx.storage.vcards.set(username, serialized, hash);
-        hashes.set(username, hash);
-        if (hash !== previous) {
-          await reannounceLocally(username, hash);
-          await notifyOtherNodes(event.from.bare(), hash);
-        }
-      });
-      ctx.iq('set', 'bare', NS_VCARD, 'vCard', () => {
-        throw new StanzaError('forbidden', 'Only the owner can change a vCard');
-      });
-
-      const decorate = async (event: StanzaEvent): Promise<void> => {
-        if (event.type !== 'available') return;
-        const username = event.session?.username;
-        if (username === undefined || !needsAvatarUpdate(event.stanza)) return;
-        setAvatarUpdate(event.stanza, await currentHash(username));
-      };
-      // XEP-0398 §5: broadcast and directed available presence (e.g. room joins) carry the hash.
-      for (const addressing of ['self', 'bare', 'full'] as const) {
-        ctx.hook(`pre-presence/${addressing}`, decorate, 50);
       }
+    };
 
-      ctx.onBroadcast(AVATAR_CHANGED, async (data) => {
-        if (!isAvatarChange(data)) return;
-        hashes.set(data.username, data.hash);
-        await reannounceLocally(data.username, data.hash);
-      });
-      ctx.on(CoreEvents.sessionClosed, ({ session }) => {
-        const username = session.username;
-        if (username === undefined) return;
-        // A node only needs the hash while it holds a session of the user.
-        if (ctx.sessions.localOf(username).length > 0) return;
-        hashes.delete(username);
-      });
-      ctx.on(CoreEvents.accountDeleted, ({ username }) => {
-        hashes.delete(username);
-      });
-    },
-  });
-}
+    /** Other nodes holding sessions of the user refresh their cache and re-announce there. */
+    const notifyOtherNodes = (jid: JID, hash: string | null): Promise<void> =>
+      ctx.broadcast(AVATAR_CHANGED, { username: jid.local, hash }, { nodesOf: [jid.bareString] });
+
+    const getVCard = async (event: IqEvent, ownerIsRequester: boolean): Promise<Element> => {
+      const stored = await ctx.storage.vcards.get(event.to.local);
+      if (stored) return parseElement(stored.xml);
+      // XEP-0054 §3.3: without a vCard, others get the same answer as for a missing account.
+      if (!ownerIsRequester) throw new StanzaError('service-unavailable');
+      return xml('vCard', { xmlns: NS_VCARD });
+    };
+
+    ctx.iq('get', 'self', NS_VCARD, 'vCard', (event) => getVCard(event, true));
+    ctx.iq('get', 'bare', NS_VCARD, 'vCard', (event) => getVCard(event, false));
+
+    ctx.iq('set', 'self', NS_VCARD, 'vCard', async (event) => {
+      const username = event.from.local;
+      const vcard = event.payload.clone();
+      const serialized = vcard.toString();
+      if (Buffer.byteLength(serialized, 'utf8') > maxBytes) {
+        throw new StanzaError(
+          'not-acceptable',
+          `The vCard is larger than the ${formatBytes(maxBytes)} this server accepts`,
+        );
+      }
+      const hash = avatarHashOf(vcard);
+      const previous = await currentHash(username);
+      // An empty vCard clears it: nothing is kept that says nothing.
+      if (vcard.elements().length === 0) await ctx.storage.vcards.delete(username);
+      else await ctx.storage.vcards.set(username, serialized, hash);
+      hashes.set(username, hash);
+      if (hash !== previous) {
+        await reannounceLocally(username, hash);
+        await notifyOtherNodes(event.from.bare(), hash);
+      }
+    });
+    ctx.iq('set', 'bare', NS_VCARD, 'vCard', () => {
+      throw new StanzaError('forbidden', 'Only the owner can change a vCard');
+    });
+
+    const decorate = async (event: StanzaEvent): Promise<void> => {
+      if (event.type !== 'available') return;
+      const username = event.session?.username;
+      if (username === undefined || !needsAvatarUpdate(event.stanza)) return;
+      setAvatarUpdate(event.stanza, await currentHash(username));
+    };
+    // XEP-0398 §5: broadcast and directed available presence (e.g. room joins) carry the hash.
+    for (const addressing of ['self', 'bare', 'full'] as const) {
+      ctx.hook(`pre-presence/${addressing}`, decorate, 50);
+    }
+
+    ctx.onBroadcast(AVATAR_CHANGED, async (data) => {
+      if (!isAvatarChange(data)) return;
+      hashes.set(data.username, data.hash);
+      await reannounceLocally(data.username, data.hash);
+    });
+    ctx.on(CoreEvents.sessionClosed, ({ session }) => {
+      const username = session.username;
+      if (username === undefined) return;
+      // A node only needs the hash while it holds a session of the user.
+      if (ctx.sessions.localOf(username).length > 0) return;
+      hashes.delete(username);
+    });
+    ctx.on(CoreEvents.accountDeleted, ({ username }) => {
+      hashes.delete(username);
+    });
+  },
+});
 
 /**
  * SHA-1 (lowercase hex) of the decoded `PHOTO/BINVAL` image (XEP-0153 §3.1), or null when the

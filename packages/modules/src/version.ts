@@ -4,33 +4,25 @@ import { xml } from '@strom/xml';
 
 export const NS_VERSION = 'jabber:iq:version';
 
-export interface VersionOptions {
-  /** Answer `service-unavailable` and advertise nothing, so scanners learn nothing (default false). */
-  hideVersion?: boolean;
-  /** The version to report; defaults to the one in Strom's package.json. */
-  version?: string;
-}
-
 /**
  * XEP-0092 software version of the server. The operating system is never reported (XEP-0092 §5):
  * it helps attackers more than anyone else.
  */
-export function versionModule(options: VersionOptions = {}): AnyModule {
-  return defineModule({
-    name: 'version',
-    settings: {
-      hideVersion: setting.bool('HIDE_VERSION', false, 'answer version queries with service-unavailable'),
-    },
-    setup(ctx, settings) {
-      if (options.hideVersion ?? settings.hideVersion) return;
-      const version = options.version ?? stromVersion();
-      ctx.feature(NS_VERSION);
-      ctx.iq('get', 'host', NS_VERSION, 'query', () =>
-        xml('query', { xmlns: NS_VERSION }, xml('name', {}, 'Strom'), xml('version', {}, version)),
-      );
-    },
-  });
-}
+export const versionModule: AnyModule = defineModule({
+  name: 'version',
+  settings: {
+    // Answer `service-unavailable` and advertise nothing, so scanners learn nothing.
+    hideVersion: setting.bool('HIDE_VERSION', false, 'answer version queries with service-unavailable'),
+  },
+  setup(ctx, settings) {
+    if (settings.hideVersion) return;
+    const version = stromVersion();
+    ctx.feature(NS_VERSION);
+    ctx.iq('get', 'host', NS_VERSION, 'query', () =>
+      xml('query', { xmlns: NS_VERSION }, xml('name', {}, 'Strom'), xml('version', {}, version)),
+    );
+  },
+});
 
 /**
  * The version in the repository's root package.json. This file sits at the same depth in `src/`

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type ModuleContext, type SettingsOf, StanzaError, setting } from '@strom/core';
+import { type ModuleContext, StanzaError, setting } from '@strom/core';
 import type { JID } from '@strom/jid';
 import type { RosterItem } from '@strom/storage';
 import type { Element } from '@strom/xml';
@@ -27,14 +27,6 @@ export const rosterSettings = {
 export interface RosterOptions {
   /** Items one account may have in its roster (default: the MAX_ROSTER_ITEMS setting, else 1000). */
   maxRosterItems?: number;
-}
-
-/** The options a module runs with: explicit ones win over the settings from the environment. */
-export function resolveRosterOptions(
-  options: RosterOptions,
-  settings: SettingsOf<typeof rosterSettings>,
-): Required<RosterOptions> {
-  return { maxRosterItems: options.maxRosterItems ?? settings.maxRosterItems };
 }
 
 /** One contact as the owner's server sees it: the roster item, if any, and a pending inbound request. */

@@ -21,67 +21,58 @@ import {
   rosterPush,
   rosterQuery,
 } from './roster-items.js';
-import {
-  nextPushId,
-  type RosterOptions,
-  RosterService,
-  resolveRosterOptions,
-  rosterSettings,
-} from './roster-service.js';
+import { nextPushId, RosterService, rosterSettings } from './roster-service.js';
 import { hasFrom, hasTo } from './subscription-state.js';
 
 /**
  * RFC 6121 §2: the roster (get, set, remove) with pushes to interested resources and roster
  * versioning (§2.6). Subscription state is never changed here except by removing an item, which
- * cancels the subscriptions in both directions. The size limit is the MAX_ROSTER_ITEMS setting
- * unless `options` says otherwise.
+ * cancels the subscriptions in both directions. The size limit is the MAX_ROSTER_ITEMS setting.
  */
-export function rosterModule(options: RosterOptions = {}): AnyModule {
-  return defineModule({
-    name: 'roster',
-    settings: rosterSettings,
-    setup(ctx, settings) {
-      const service = new RosterService(ctx, resolveRosterOptions(options, settings));
-      ctx.streamFeature('pre-bind', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
+export const rosterModule: AnyModule = defineModule({
+  name: 'roster',
+  settings: rosterSettings,
+  setup(ctx, settings) {
+    const service = new RosterService(ctx, settings);
+    ctx.streamFeature('pre-bind', () => xml('ver', { xmlns: NS_ROSTER_VERSIONING }));
 
-      // A versioned get answers with an empty result and then pushes, in that order; the generic
-      // IQ helper would send its result only after everything else, so this handler replies itself.
-      ctx.hook(iqEventName('get', 'self', NS_ROSTER, 'query'), async (event) => {
-        try {
-          await answerRosterGet(ctx, event);
-        } catch (err) {
-          const error = err instanceof StanzaError ? err : internalError(ctx, err);
-          const reply = errorReply(event.stanza, error);
-          if (reply) await ctx.reply(event, reply);
-        }
-        return true;
-      });
+    // A versioned get answers with an empty result and then pushes, in that order; the generic
+    // IQ helper would send its result only after everything else, so this handler replies itself.
+    ctx.hook(iqEventName('get', 'self', NS_ROSTER, 'query'), async (event) => {
+      try {
+        await answerRosterGet(ctx, event);
+      } catch (err) {
+        const error = err instanceof StanzaError ? err : internalError(ctx, err);
+        const reply = errorReply(event.stanza, error);
+        if (reply) await ctx.reply(event, reply);
+      }
+      return true;
+    });
 
-      ctx.iq('set', 'self', NS_ROSTER, 'query', async ({ payload, from }) => {
-        const owner = from.bare();
-        const request = parseRosterSet(payload, owner);
-        if (request.action === 'remove') {
-          await removeContact(ctx, service, owner, request.jid);
-          return undefined;
-        }
-        const existing = await ctx.storage.roster.getItem(owner.local, request.jid);
-        await service.put(
-          owner,
-          {
-            jid: request.jid,
-            ...(request.name !== undefined ? { name: request.name } : {}),
-            groups: request.groups,
-            subscription: existing?.subscription ?? 'none',
-            askOut: existing?.askOut ?? false,
-            approved: existing?.approved ?? false,
-          },
-          existing === undefined,
-        );
+    ctx.iq('set', 'self', NS_ROSTER, 'query', async ({ payload, from }) => {
+      const owner = from.bare();
+      const request = parseRosterSet(payload, owner);
+      if (request.action === 'remove') {
+        await removeContact(ctx, service, owner, request.jid);
         return undefined;
-      });
-    },
-  });
-}
+      }
+      const existing = await ctx.storage.roster.getItem(owner.local, request.jid);
+      await service.put(
+        owner,
+        {
+          jid: request.jid,
+          ...(request.name !== undefined ? { name: request.name } : {}),
+          groups: request.groups,
+          subscription: existing?.subscription ?? 'none',
+          askOut: existing?.askOut ?? false,
+          approved: existing?.approved ?? false,
+        },
+        existing === undefined,
+      );
+      return undefined;
+    });
+  },
+});
 
 async function answerRosterGet(ctx: ModuleContext, event: StanzaEvent): Promise<void> {
   const { session, from, stanza } = event;

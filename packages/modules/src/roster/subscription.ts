@@ -12,7 +12,7 @@ import { xml } from '@strom/xml';
 import { blocklists, isBlocked } from '../blocking.js';
 import { initialPresence } from '../presence/events.js';
 import { NS_PRE_APPROVAL, stateOf } from './roster-items.js';
-import { type RosterOptions, RosterService, resolveRosterOptions, rosterSettings } from './roster-service.js';
+import { RosterService, rosterSettings } from './roster-service.js';
 import { inbound, isSubscriptionType, outbound, type SubscriptionType } from './subscription-state.js';
 
 /**
@@ -24,64 +24,62 @@ import { inbound, isSubscriptionType, outbound, type SubscriptionType } from './
  *
  * It needs the roster module, which shows the subscription state to clients and marks the resources
  * that get roster pushes, and the presence module, whose `initialPresence` brings pending requests
- * back. Items it adds count against the same MAX_ROSTER_ITEMS limit, unless `options` says otherwise.
+ * back. Items it adds count against the same MAX_ROSTER_ITEMS limit.
  */
-export function subscriptionModule(options: RosterOptions = {}): AnyModule {
-  return defineModule({
-    name: 'subscription',
-    requires: ['roster', 'presence'],
-    settings: rosterSettings,
-    setup(ctx, settings) {
-      const service = new RosterService(ctx, resolveRosterOptions(options, settings));
-      // This module's own cached view of the blocklists, following the blocking module's announcements.
-      blocklists(ctx);
-      ctx.streamFeature('pre-bind', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
+export const subscriptionModule: AnyModule = defineModule({
+  name: 'subscription',
+  requires: ['roster', 'presence'],
+  settings: rosterSettings,
+  setup(ctx, settings) {
+    const service = new RosterService(ctx, settings);
+    // This module's own cached view of the blocklists, following the blocking module's announcements.
+    blocklists(ctx);
+    ctx.streamFeature('pre-bind', () => xml('sub', { xmlns: NS_PRE_APPROVAL }));
 
-      const onOutbound = async (event: StanzaEvent): Promise<boolean> => {
-        // Only what the user's own clients send is theirs to manage.
-        if (!isSubscriptionType(event.type) || event.session === undefined) return false;
-        try {
-          await handleOutbound(ctx, service, event, event.type);
-        } catch (err) {
-          if (!(err instanceof StanzaError)) throw err;
-          await ctx.bounce(event.stanza, err, event.origin);
-        }
-        return true;
-      };
-      // A subscription is between accounts: a request to a full JID is about its bare JID.
-      ctx.hook('pre-presence/bare', onOutbound);
-      ctx.hook('pre-presence/full', onOutbound);
+    const onOutbound = async (event: StanzaEvent): Promise<boolean> => {
+      // Only what the user's own clients send is theirs to manage.
+      if (!isSubscriptionType(event.type) || event.session === undefined) return false;
+      try {
+        await handleOutbound(ctx, service, event, event.type);
+      } catch (err) {
+        if (!(err instanceof StanzaError)) throw err;
+        await ctx.bounce(event.stanza, err, event.origin);
+      }
+      return true;
+    };
+    // A subscription is between accounts: a request to a full JID is about its bare JID.
+    ctx.hook('pre-presence/bare', onOutbound);
+    ctx.hook('pre-presence/full', onOutbound);
 
-      const onInbound = async (event: StanzaEvent): Promise<boolean> => {
-        if (!isSubscriptionType(event.type)) return false;
-        await handleInbound(ctx, service, event, event.type);
-        return true;
-      };
-      ctx.hook('presence/bare', onInbound);
-      ctx.hook('presence/full', onInbound);
+    const onInbound = async (event: StanzaEvent): Promise<boolean> => {
+      if (!isSubscriptionType(event.type)) return false;
+      await handleInbound(ctx, service, event, event.type);
+      return true;
+    };
+    ctx.hook('presence/bare', onInbound);
+    ctx.hook('presence/full', onInbound);
 
-      ctx.on(initialPresence, async ({ session }) => {
-        const owner = session.jid!.bare();
-        for (const contact of await ctx.storage.roster.listPendingIn(owner.local)) {
-          const sender = JID.tryParse(contact);
-          if (sender && (await isBlocked(ctx, owner, sender))) continue;
-          session.send(
-            xml('presence', {
-              xmlns: NS.client,
-              type: 'subscribe',
-              from: contact,
-              to: session.jid!.toString(),
-            }),
-          );
-        }
-      });
+    ctx.on(initialPresence, async ({ session }) => {
+      const owner = session.jid!.bare();
+      for (const contact of await ctx.storage.roster.listPendingIn(owner.local)) {
+        const sender = JID.tryParse(contact);
+        if (sender && (await isBlocked(ctx, owner, sender))) continue;
+        session.send(
+          xml('presence', {
+            xmlns: NS.client,
+            type: 'subscribe',
+            from: contact,
+            to: session.jid!.toString(),
+          }),
+        );
+      }
+    });
 
-      ctx.on(CoreEvents.accountDeleted, async ({ username, jid }) => {
-        await cancelAllSubscriptions(ctx, username, jid.bare());
-      });
-    },
-  });
-}
+    ctx.on(CoreEvents.accountDeleted, async ({ username, jid }) => {
+      await cancelAllSubscriptions(ctx, username, jid.bare());
+    });
+  },
+});
 
 /** A subscription stanza from one of the user's clients (RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4). */
 async function handleOutbound(
