@@ -17,7 +17,7 @@ import {
   trackedOnline,
   waitUntil,
 } from './cluster-harness.js';
-import { connectClient, RawClient, type TestClient } from './harness.js';
+import { connectClient, RawClient, type TestClient, WAIT_MS } from './harness.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
@@ -77,7 +77,7 @@ describe('node failures', () => {
     const back = await connectClient(b, { username: 'alice', resource: 'again', presence: true });
     clients.push(back);
     for (const body of ['into the gap, full', 'into the gap, bare']) {
-      const stored = await back.inbox.waitFor(isMessageWith(body), 5000, `offline copy of "${body}"`);
+      const stored = await back.inbox.waitFor(isMessageWith(body), WAIT_MS, `offline copy of "${body}"`);
       expect(stored.getChild('delay', 'urn:xmpp:delay')).toBeDefined();
     }
   }, 60_000);
@@ -94,7 +94,7 @@ describe('node failures', () => {
     a.kill('SIGTERM');
     expect(await raw.next('<close')).toBe(`<close xmlns="${FRAMING}" see-other-uri="${b.wsUrl}"/>`);
     expect(await a.exited).toBe(0);
-    await frank.inbox.waitFor(isUnavailableFrom(erin.jid), 5000, 'unavailable presence after shutdown');
+    await frank.inbox.waitFor(isUnavailableFrom(erin.jid), WAIT_MS, 'unavailable presence after shutdown');
     expect(await cluster.directory('erin@localhost')).toEqual([]);
 
     // Following the redirect lands on a node that serves the same accounts.
@@ -164,8 +164,8 @@ describe('Redis outage', () => {
     await proxy.stop();
     await send(80, 120);
     // Both nodes notice and say so, while still serving their own clients.
-    await waitUntil(async () => (await readiness(a)).status === 503, 5000, 'node A degraded');
-    await waitUntil(async () => (await readiness(b)).status === 503, 5000, 'node B degraded');
+    await waitUntil(async () => (await readiness(a)).status === 503, WAIT_MS, 'node A degraded');
+    await waitUntil(async () => (await readiness(b)).status === 503, WAIT_MS, 'node B degraded');
     expect((await readiness(a)).body).toMatchObject({
       status: 'not-ready',
       cluster: 'degraded',
@@ -182,7 +182,7 @@ describe('Redis outage', () => {
     await waitUntil(async () => (await readiness(b)).status === 200, 15_000, 'node B ready again');
     await waitUntil(
       async () => (await cluster.directory('dave@localhost')).some((e) => e.node === 'outage-b'),
-      5000,
+      WAIT_MS,
       'dave registered again',
     );
     expect(await cluster.directory('carol@localhost')).toEqual([{ jid: carol.jid, node: 'outage-a' }]);
@@ -227,8 +227,8 @@ describe('Redis outage', () => {
 
   it('settles a full JID bound on two nodes during the outage with one conflict once Redis returns', async () => {
     await proxy.stop();
-    await waitUntil(async () => (await readiness(a)).status === 503, 5000, 'node A degraded');
-    await waitUntil(async () => (await readiness(b)).status === 503, 5000, 'node B degraded');
+    await waitUntil(async () => (await readiness(a)).status === 503, WAIT_MS, 'node A degraded');
+    await waitUntil(async () => (await readiness(b)).status === 503, WAIT_MS, 'node B degraded');
     // Each node only sees its own sessions now, so both accept the same full JID.
     const onA = await online(a, 'hugo', 'twice');
     const onB = await online(b, 'hugo', 'twice');

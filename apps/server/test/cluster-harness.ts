@@ -14,7 +14,7 @@ import postgres from 'postgres';
 import { type Strom, startStrom } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { connectClient, type TestClient } from './harness.js';
+import { connectClient, type TestClient, WAIT_MS } from './harness.js';
 
 /**
  * Several Strom nodes forming one service: one shared PostgreSQL database, one Redis key prefix.
@@ -373,13 +373,13 @@ export async function befriend(a: TestClient, b: TestClient): Promise<void> {
   const subscribeFrom = (bare: string) => (el: Element) =>
     el.name === 'presence' && el.attrs.type === 'subscribe' && bareOf(el.attrs.from) === bare;
   await a.send(`<presence to="${bBare}" type="subscribe"/>`);
-  await b.inbox.waitFor(subscribeFrom(aBare), 5000, `subscribe from ${aBare}`);
+  await b.inbox.waitFor(subscribeFrom(aBare), WAIT_MS, `subscribe from ${aBare}`);
   await b.send(`<presence to="${aBare}" type="subscribed"/>`);
-  await a.inbox.waitFor(isAvailableFrom(b.jid), 5000, `presence of ${b.jid}`);
+  await a.inbox.waitFor(isAvailableFrom(b.jid), WAIT_MS, `presence of ${b.jid}`);
   await b.send(`<presence to="${aBare}" type="subscribe"/>`);
-  await a.inbox.waitFor(subscribeFrom(bBare), 5000, `subscribe from ${bBare}`);
+  await a.inbox.waitFor(subscribeFrom(bBare), WAIT_MS, `subscribe from ${bBare}`);
   await a.send(`<presence to="${bBare}" type="subscribed"/>`);
-  await b.inbox.waitFor(isAvailableFrom(a.jid), 5000, `presence of ${a.jid}`);
+  await b.inbox.waitFor(isAvailableFrom(a.jid), WAIT_MS, `presence of ${a.jid}`);
 }
 
 /** Resolves with the stream error condition the server ends the client's stream with. */

@@ -15,7 +15,7 @@ import {
   trackedOnline,
   waitUntil,
 } from './cluster-harness.js';
-import { connectClient, type TestClient, xmlOf } from './harness.js';
+import { connectClient, type TestClient, WAIT_MS, xmlOf } from './harness.js';
 import { storeMutualSubscription } from './im-helpers.js';
 
 /** Contacts of one user, spread over two other nodes, for the fan-out test. */
@@ -163,7 +163,7 @@ describe('routing across three nodes', () => {
     for (const resource of [here, there, elsewhere]) {
       const push = await resource.inbox.waitFor(
         (el) => el.name === 'iq' && el.attrs.type === 'set' && !!el.getChild('query', 'jabber:iq:roster'),
-        5000,
+        WAIT_MS,
         `roster push on ${resource.jid}`,
       );
       const item = push.getChild('query', 'jabber:iq:roster')!.getChildren('item')[0]!;
@@ -199,14 +199,14 @@ describe('routing across three nodes', () => {
     const second = await login(b, 'kate', 'same');
     expect(await kicked).toBe('conflict');
 
-    await waitUntil(() => !a.strom.xmpp.sessions.has('kate@localhost/same'), 5000, 'old session gone');
+    await waitUntil(() => !a.strom.xmpp.sessions.has('kate@localhost/same'), WAIT_MS, 'old session gone');
     // The old session's cleanup must leave its successor's directory entry alone.
     expect(await cluster.directory('kate@localhost')).toEqual([
       { jid: 'kate@localhost/same', node: 'node-b' },
     ]);
     // Nor may it tell contacts that the address went offline: the new session holds it.
     await settled(second);
-    await sleep(300);
+    await leo.inbox.quiet();
     const lastSeen = leo.inbox.all
       .filter((el) => el.name === 'presence' && el.attrs.from === second.jid)
       .at(-1);
@@ -265,14 +265,14 @@ describe('routing across three nodes', () => {
     );
     expect(blocked.attrs.type).toBe('result');
     // XEP-0191 §3.3: the blocked contact sees the user go offline.
-    await quinn.inbox.waitFor(isUnavailableFrom(rose.jid), 5000, 'unavailable presence on block');
+    await quinn.inbox.waitFor(isUnavailableFrom(rose.jid), WAIT_MS, 'unavailable presence on block');
 
     await quinn.send(
       '<message to="rose@localhost" type="chat" id="blocked-1"><body>after the block</body></message>',
     );
     const bounced = await quinn.inbox.waitFor(
       (el) => el.name === 'message' && el.attrs.type === 'error' && el.attrs.id === 'blocked-1',
-      5000,
+      WAIT_MS,
       'bounce of a message to the blocking user',
     );
     expect(bounced.getChild('error')?.getChild('service-unavailable')).toBeDefined();
@@ -286,7 +286,7 @@ describe('routing across three nodes', () => {
     );
     const refused = await rose.inbox.waitFor(
       (el) => el.name === 'message' && el.attrs.type === 'error' && el.attrs.id === 'out-1',
-      5000,
+      WAIT_MS,
       'refusal of a message to a blocked contact',
     );
     expect(refused.getChild('error')?.getChild('not-acceptable')).toBeDefined();
@@ -304,7 +304,7 @@ describe('routing across three nodes', () => {
     // §3.4: the contact gets the user's current presence back.
     await quinn.inbox.waitFor(
       (el) => isAvailableFrom(rose.jid)(el) && el.getChildText('show') === 'dnd',
-      5000,
+      WAIT_MS,
       'presence after the unblock',
     );
     await quinn.send('<message to="rose@localhost" type="chat"><body>after the unblock</body></message>');
@@ -328,7 +328,7 @@ describe('routing across three nodes', () => {
     await zack.send('<message to="xena@localhost" type="chat" id="late-1"><body>let me in</body></message>');
     const bounced = await zack.inbox.waitFor(
       (el) => el.name === 'message' && el.attrs.type === 'error' && el.attrs.id === 'late-1',
-      5000,
+      WAIT_MS,
       'bounce of a message to the user who blocked the sender',
     );
     expect(bounced.getChild('error')?.getChild('service-unavailable')).toBeDefined();
@@ -340,7 +340,7 @@ describe('routing across three nodes', () => {
     const saraB = await login(b, 'sara', 'two');
     const tom = await login(c, 'tom', 'viewer');
     await befriend(saraA, tom);
-    await tom.inbox.waitFor(isAvailableFrom(saraB.jid), 5000, 'presence of the second resource');
+    await tom.inbox.waitFor(isAvailableFrom(saraB.jid), WAIT_MS, 'presence of the second resource');
 
     const image = Buffer.from('a tiny stand-in for an image');
     const hash = createHash('sha1').update(image).digest('hex');
@@ -350,8 +350,12 @@ describe('routing across three nodes', () => {
     expect(set.attrs.type).toBe('result');
     const withHash = (jid: string) => (el: Element) =>
       isAvailableFrom(jid)(el) && el.getChild('x', 'vcard-temp:x:update')?.getChildText('photo') === hash;
-    await tom.inbox.waitFor(withHash(saraA.jid), 5000, 'new avatar hash from the resource that set it');
-    await tom.inbox.waitFor(withHash(saraB.jid), 5000, 'new avatar hash from the resource on another node');
+    await tom.inbox.waitFor(withHash(saraA.jid), WAIT_MS, 'new avatar hash from the resource that set it');
+    await tom.inbox.waitFor(
+      withHash(saraB.jid),
+      WAIT_MS,
+      'new avatar hash from the resource on another node',
+    );
   });
 
   it('fans a presence broadcast out with one bus message per node and one directory lookup', async () => {
@@ -422,13 +426,13 @@ describe('routing across three nodes', () => {
       await walt.inbox.waitFor(
         (el) =>
           el.name === 'presence' && el.attrs.type === 'unsubscribed' && el.attrs.from === 'vera@localhost',
-        5000,
+        WAIT_MS,
         'unsubscribed from the deleted account',
       );
       // Contacts must not keep seeing the account online.
       await walt.inbox.waitFor(
         isUnavailableFrom(vera.jid),
-        5000,
+        WAIT_MS,
         'unavailable presence of the deleted account',
       );
     } finally {
@@ -436,7 +440,7 @@ describe('routing across three nodes', () => {
     }
     await waitUntil(
       async () => (await cluster.directory('vera@localhost')).length === 0,
-      5000,
+      WAIT_MS,
       'directory empty',
     );
     expect(await cluster.storage.accounts.exists('vera')).toBe(false);

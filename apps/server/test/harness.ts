@@ -66,10 +66,25 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   };
 }
 
+/**
+ * How long a test waits for something it expects. A deadline, not a delay: a passing wait ends as
+ * soon as the stanza arrives, so it can be generous for a loaded two-core machine.
+ */
+export const WAIT_MS = 10_000;
+
+/** How long a "nothing arrived" check listens before it proves the connection alive. */
+export const QUIET_MS = 300;
+
 /** Stanzas a client received, with a way to wait for the next one that matches. */
 export class Inbox {
   readonly all: Element[] = [];
   private waiters: Array<{ match: (el: Element) => boolean; resolve: (el: Element) => void }> = [];
+
+  /**
+   * @param alive a round trip through the same connection (a ping to the server) that rejects when
+   *   no answer comes back: silence on a dead connection proves nothing.
+   */
+  constructor(private readonly alive: () => Promise<void>) {}
 
   push(el: Element): void {
     this.all.push(el);
@@ -81,7 +96,7 @@ export class Inbox {
   }
 
   /** Resolves with the first stanza (already received or future) that matches. */
-  waitFor(match: (el: Element) => boolean, timeoutMs = 5000, what = 'stanza'): Promise<Element> {
+  waitFor(match: (el: Element) => boolean, timeoutMs = WAIT_MS, what = 'stanza'): Promise<Element> {
     const existing = this.all.find(match);
     if (existing) {
       this.all.splice(this.all.indexOf(existing), 1);
@@ -102,14 +117,33 @@ export class Inbox {
     });
   }
 
-  /** Resolves true if nothing matching arrives within the time (for "must not receive" checks). */
-  async nothing(match: (el: Element) => boolean, withinMs = 300): Promise<boolean> {
+  /**
+   * For "must not receive" checks: resolves true if nothing matching arrived within `withinMs` and
+   * then before the answer to a ping sent through the same connection. Rejects when that answer
+   * does not come back, since a dead connection receives nothing either.
+   */
+  async nothing(match: (el: Element) => boolean, withinMs = QUIET_MS): Promise<boolean> {
     try {
       await this.waitFor(match, withinMs);
       return false;
     } catch {
-      return true;
+      // Quiet so far; now show that the connection could have carried it.
     }
+    await this.alive();
+    return !this.takeExisting(match);
+  }
+
+  /** Lets `ms` pass, then proves the connection alive (for checks over everything received). */
+  async quiet(ms = QUIET_MS): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await this.alive();
+  }
+
+  private takeExisting(match: (el: Element) => boolean): boolean {
+    const index = this.all.findIndex(match);
+    if (index === -1) return false;
+    this.all.splice(index, 1);
+    return true;
   }
 }
 
@@ -151,29 +185,43 @@ export async function connectClient(
   xmpp.saslFactory.use('SCRAM-SHA-256', ScramSha256Mechanism);
   // Keep the first-offered order so SCRAM-SHA-256 is usable; reconnection is not wanted in tests.
   xmpp.reconnect.stop();
-  const inbox = new Inbox();
+  let client: TestClient | undefined;
+  const inbox = new Inbox(async () => {
+    const ping = `<iq type="get" to="${server.domain}"><ping xmlns="urn:xmpp:ping"/></iq>`;
+    const answer = await client!.iq(ping).catch((error: unknown) => {
+      throw new Error(`${client!.jid} did not answer a ping, so its silence proves nothing: ${error}`);
+    });
+    if (answer.attrs.type !== 'result')
+      throw new Error(`ping from ${client!.jid} failed: ${answer.toString()}`);
+  });
   xmpp.on('stanza', (stanza: { toString(): string }) => inbox.push(parseFrame(stanza.toString())));
   xmpp.on('error', () => {});
   const address = await xmpp.start();
   if (opts.presence) await xmpp.send(xmppXml('presence'));
-  const client: TestClient = {
+  client = {
     xmpp,
     jid: address.toString(),
     inbox,
     async send(stanza) {
       await xmpp.write(withClientNamespace(stanza));
     },
-    async iq(stanza) {
+    async iq(stanza, timeoutMs = WAIT_MS) {
       const el = parseFrame(withClientNamespace(stanza));
       const id = el.attrs.id ?? `test-${++iqCounter}`;
       el.attrs.id = id;
       const response = inbox.waitFor(
         (s) =>
           s.name === 'iq' && s.attrs.id === id && (s.attrs.type === 'result' || s.attrs.type === 'error'),
-        5000,
+        timeoutMs,
         `IQ response ${id}`,
       );
-      await xmpp.write(el.toString());
+      try {
+        // A write on a closed connection may never settle; the response's deadline still ends the wait.
+        await Promise.race([xmpp.write(el.toString()), response]);
+      } catch (error) {
+        response.catch(() => {});
+        throw error;
+      }
       return response;
     },
     async stop() {
@@ -266,7 +314,7 @@ export class RawClient {
   }
 
   /** Waits for the next frame that contains `needle` (or any frame when omitted). */
-  async next(needle?: string | RegExp, timeoutMs = 5000): Promise<string> {
+  async next(needle?: string | RegExp, timeoutMs = WAIT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.frames.findIndex((f) =>

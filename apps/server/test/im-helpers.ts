@@ -1,6 +1,6 @@
 import type { Storage, Subscription } from '@strom/storage';
 import type { Element } from '@strom/xml';
-import type { TestClient } from './harness.js';
+import { type TestClient, WAIT_MS } from './harness.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -42,7 +42,7 @@ export async function storeMutualSubscription(
 export async function becomeAvailable(
   client: TestClient,
   presence = '<presence/>',
-  timeoutMs = 5000,
+  timeoutMs = WAIT_MS,
 ): Promise<void> {
   await client.send(presence);
   await client.inbox.waitFor(

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connectClient, RawClient, startTestServer, type TestServer } from './harness.js';
+import { connectClient, RawClient, startTestServer, type TestServer, WAIT_MS } from './harness.js';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
@@ -39,7 +39,7 @@ describe('health, keepalive and shutdown', () => {
     const raw = await RawClient.connect(server.wsUrl);
     await raw.open();
     const pinged = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 4000);
+      const timer = setTimeout(() => resolve(false), WAIT_MS);
       raw.ws.once('ping', () => {
         clearTimeout(timer);
         resolve(true);

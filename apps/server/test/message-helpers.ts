@@ -3,7 +3,7 @@ import { type Transport, XmppServer } from '@strom/core';
 import { defaultModules } from '@strom/modules';
 import { createTestStorage, type Storage, type StorageKind } from '@strom/storage';
 import { type Element, parseFrame } from '@strom/xml';
-import { connectClient, type TestClient, type TestServer } from './harness.js';
+import { connectClient, QUIET_MS, type TestClient, type TestServer, WAIT_MS } from './harness.js';
 import { becomeAvailable } from './im-helpers.js';
 
 /** For `expect.poll` on storage: the server works asynchronously after a client write. */
@@ -82,6 +82,8 @@ export class PipeClient implements Transport {
   private readonly frames: string[] = [];
   private wake: (() => void) | undefined;
   private receive: (frame: string) => void = () => {};
+  private closed = false;
+  private pings = 0;
   jid = '';
 
   static async online(
@@ -124,10 +126,12 @@ export class PipeClient implements Transport {
     this.wake?.();
   }
 
-  close(): void {}
+  close(): void {
+    this.closed = true;
+  }
 
   /** Removes and returns the next frame containing `needle` (or matching it). */
-  async next(needle: string | ((frame: string) => boolean), timeoutMs = 5000): Promise<string> {
+  async next(needle: string | ((frame: string) => boolean), timeoutMs = WAIT_MS): Promise<string> {
     const match = typeof needle === 'string' ? (f: string) => f.includes(needle) : needle;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -148,5 +152,26 @@ export class PipeClient implements Transport {
   /** How many frames not yet taken contain `needle`. */
   count(needle: string): number {
     return this.frames.filter((f) => f.includes(needle)).length;
+  }
+
+  /**
+   * For "must not receive" checks: true if no frame containing `needle` is there after `withinMs`
+   * and a ping round trip through this session. Throws when the session does not answer the
+   * ping, since a closed session receives nothing either.
+   */
+  async nothing(needle: string, withinMs = QUIET_MS): Promise<boolean> {
+    if (this.count(needle) > 0) return false;
+    await new Promise((resolve) => setTimeout(resolve, withinMs));
+    if (this.closed)
+      throw new Error(`${this.jid}: the server closed the session, so its silence proves nothing`);
+    const id = `alive-${++this.pings}`;
+    this.stanza(
+      `<iq xmlns="jabber:client" type="get" id="${id}" to="localhost"><ping xmlns="urn:xmpp:ping"/></iq>`,
+    );
+    const answer = await this.next(`id="${id}"`).catch((error: unknown) => {
+      throw new Error(`${this.jid} did not answer a ping, so its silence proves nothing: ${error}`);
+    });
+    if (!answer.includes('type="result"')) throw new Error(`ping from ${this.jid} failed: ${answer}`);
+    return this.count(needle) === 0;
   }
 }

@@ -90,8 +90,8 @@ describe.concurrent.each(STORAGE_KINDS)('offline messages (%s)', (storage) => {
     track(two);
     await Promise.all([one.send('<presence/>'), two.send('<presence/>')]);
     await expect.poll(() => count(bob!), POLL).toBe(0);
-    // Give any duplicate time to arrive before counting.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Give any duplicate time to arrive before counting, on connections shown to be alive.
+    await Promise.all([one.inbox.quiet(500), two.inbox.quiet(500)]);
     const received = [...one.inbox.all, ...two.inbox.all]
       .filter((s) => s.name === 'message')
       .map((s) => s.getChildText('body'))

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Strom, startStrom } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { connectClient, STORAGE_KINDS, type TestClient } from './harness.js';
+import { connectClient, STORAGE_KINDS, type TestClient, WAIT_MS } from './harness.js';
 import { messageWith, POLL } from './message-helpers.js';
 
 /** The sender's real address as a trusted proxy reports it; it must never leave the server. */
@@ -60,7 +60,7 @@ class ProxiedClient {
     this.ws.send(frame);
   }
 
-  async next(match: (frame: string) => boolean, what: string, timeoutMs = 5000): Promise<string> {
+  async next(match: (frame: string) => boolean, what: string, timeoutMs = WAIT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.unread.findIndex(match);

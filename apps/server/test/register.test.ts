@@ -2,6 +2,7 @@ import { RegistrationThrottle, throttleKey } from '@strom/modules';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectClient, RawClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
 import { discoFeatures, storeMutualSubscription } from './im-helpers.js';
+import { POLL } from './message-helpers.js';
 
 const NS_REGISTER = 'jabber:iq:register';
 const REGISTER_FEATURE = '<register xmlns="http://jabber.org/features/iq-register"/>';
@@ -26,10 +27,6 @@ function hasCondition(frame: string, condition: string): boolean {
     frame.includes('type="error"') &&
     frame.includes(`<${condition} xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>`)
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 let addressCounter = 0;
@@ -243,7 +240,7 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
     expect(await otherEnded).toBe('not-authorized');
 
     // The rows go once every session has ended, which can be just after the streams close.
-    for (let i = 0; i < 50 && (await db.accounts.exists('erin')); i++) await sleep(50);
+    await expect.poll(() => db.accounts.exists('erin'), POLL).toBe(false);
     expect(await db.accounts.get('erin')).toBeUndefined();
     expect(await db.roster.get('erin')).toEqual({ version: 0, items: [] });
     expect(await db.roster.listPendingIn('erin')).toEqual([]);
@@ -277,12 +274,9 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
 
     // Mike's subscription with Lena is cancelled both ways (RFC 6121 §3.2, §3.3).
     // Both directions end separately, so wait for the final state rather than the first change.
-    let subscription: string | undefined = 'both';
-    for (let i = 0; i < 50 && subscription !== undefined && subscription !== 'none'; i++) {
-      await sleep(100);
-      subscription = (await db.roster.getItem('mike', 'lena@localhost'))?.subscription;
-    }
-    expect([undefined, 'none']).toContain(subscription);
+    const subscription = async () => (await db.roster.getItem('mike', 'lena@localhost'))?.subscription;
+    await expect.poll(subscription, POLL).toSatisfy((s) => s === undefined || s === 'none');
+    expect([undefined, 'none']).toContain(await subscription());
     await mike.stop();
     await lena.stop();
   });

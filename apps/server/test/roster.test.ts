@@ -7,6 +7,7 @@ import {
   startTestServer,
   type TestClient,
   type TestServer,
+  WAIT_MS,
 } from './harness.js';
 import { errorCondition, isAnyRosterPush, isRosterPush, NS_ROSTER, storeRosterItem } from './im-helpers.js';
 
@@ -90,7 +91,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
     expect(result.attrs.type).toBe('result');
 
     for (const client of [first, second]) {
-      const push = await client.inbox.waitFor(isRosterPush('romeo@localhost'), 5000, 'roster push');
+      const push = await client.inbox.waitFor(isRosterPush('romeo@localhost'), WAIT_MS, 'roster push');
       expect(push.attrs.from).toBeUndefined();
       expect(push.attrs.to).toBe(client.jid);
       const query = push.getChild('query', NS_ROSTER)!;
@@ -118,7 +119,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
 
     // An outstanding subscription request is state the roster set must keep.
     await client.send(`<presence to="${contactJid}" type="subscribe"/>`);
-    const asked = await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after subscribe');
+    const asked = await client.inbox.waitFor(isRosterPush(contactJid), WAIT_MS, 'push after subscribe');
     expect(rosterItems(asked)[0]!.attrs.ask).toBe('subscribe');
 
     const result = await setItem(
@@ -126,7 +127,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       `<item jid="${contactJid}" name="Renamed" subscription="both" ask="subscribe"><group>Work</group></item>`,
     );
     expect(result.attrs.type).toBe('result');
-    const push = await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after rename');
+    const push = await client.inbox.waitFor(isRosterPush(contactJid), WAIT_MS, 'push after rename');
     const item = rosterItems(push)[0]!;
     expect(item.attrs).toMatchObject({ name: 'Renamed', subscription: 'none', ask: 'subscribe' });
     expect(groupsOf(item)).toEqual(['Work']);
@@ -134,7 +135,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
     // Dropping the name and the groups.
     await setItem(client, `<item jid="${contactJid}"/>`);
     const cleared = rosterItems(
-      await client.inbox.waitFor(isRosterPush(contactJid), 5000, 'push after clear'),
+      await client.inbox.waitFor(isRosterPush(contactJid), WAIT_MS, 'push after clear'),
     )[0]!;
     expect(cleared.attrs.name).toBeUndefined();
     expect(groupsOf(cleared)).toEqual([]);
@@ -154,7 +155,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
     for (const client of [first, second]) {
       const push = await client.inbox.waitFor(
         isRosterPush('gone@localhost', { subscription: 'remove' }),
-        5000,
+        WAIT_MS,
         'removal push',
       );
       expect(push.getChild('query', NS_ROSTER)?.attrs.ver).toBeDefined();
@@ -238,13 +239,13 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       expect(reply.attrs.type).toBe('result');
       expect(reply.getChild('query')).toBeUndefined();
       const pushes = [
-        await resync.inbox.waitFor(isRosterPush('changed@localhost'), 5000, 'changed'),
+        await resync.inbox.waitFor(isRosterPush('changed@localhost'), WAIT_MS, 'changed'),
         await resync.inbox.waitFor(
           isRosterPush('dropped@localhost', { subscription: 'remove' }),
-          5000,
+          WAIT_MS,
           'dropped',
         ),
-        await resync.inbox.waitFor(isRosterPush('added@localhost'), 5000, 'added'),
+        await resync.inbox.waitFor(isRosterPush('added@localhost'), WAIT_MS, 'added'),
       ];
       expect(rosterItems(pushes[0]!)[0]!.attrs.name).toBe('New name');
       expect(await resync.inbox.nothing(isRosterPush('kept@localhost'))).toBe(true);
@@ -254,7 +255,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       expect(versions.every((v) => v === current || v === cached)).toBe(true);
       // The resync made it interested: it now gets pushes like any other.
       await setItem(client, '<item jid="later@localhost"/>');
-      await resync.inbox.waitFor(isRosterPush('later@localhost'), 5000, 'push after resync');
+      await resync.inbox.waitFor(isRosterPush('later@localhost'), WAIT_MS, 'push after resync');
     });
 
     it('answers an unknown version with the full roster and its current version', async () => {
@@ -296,7 +297,7 @@ describe.each(STORAGE_KINDS)('roster (%s)', (storage) => {
       await client.send('<presence type="subscribe" to="another@localhost"/>');
       const bounced = await client.inbox.waitFor(
         (el) => el.name === 'presence' && el.attrs.type === 'error',
-        5000,
+        WAIT_MS,
         'subscribe bounced',
       );
       expect(errorCondition(bounced)).toBe('policy-violation');

@@ -6,6 +6,7 @@ import {
   startTestServer,
   type TestClient,
   type TestServer,
+  WAIT_MS,
 } from './harness.js';
 import { becomeAvailable, isAnyRosterPush, isRosterPush, NS_ROSTER, storeRosterItem } from './im-helpers.js';
 
@@ -91,11 +92,11 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     for (const client of [a1, a2]) {
       await client.inbox.waitFor(
         isRosterPush(bobJid, { subscription: 'none', ask: 'subscribe' }),
-        5000,
+        WAIT_MS,
         'ask push',
       );
     }
-    const request = await b.inbox.waitFor(isPresence('subscribe'), 5000, 'request at bob');
+    const request = await b.inbox.waitFor(isPresence('subscribe'), WAIT_MS, 'request at bob');
     expect(request.attrs.from).toBe(aliceJid);
     expect(request.attrs.to).toBe(bobJid);
     expect(request.getChildText('status')).toBe('hi');
@@ -107,29 +108,29 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
     await b.inbox.waitFor(
       isRosterPush(aliceJid, { subscription: 'from', ask: undefined }),
-      5000,
+      WAIT_MS,
       'from push',
     );
     for (const client of [a1, a2]) {
       await client.inbox.waitFor(
         isRosterPush(bobJid, { subscription: 'to', ask: undefined }),
-        5000,
+        WAIT_MS,
         'to push',
       );
-      const approval = await client.inbox.waitFor(isPresence('subscribed'), 5000, 'approval');
+      const approval = await client.inbox.waitFor(isPresence('subscribed'), WAIT_MS, 'approval');
       expect(approval.attrs.from).toBe(bobJid);
-      await client.inbox.waitFor(isPresence(undefined, b.jid), 5000, "bob's presence");
+      await client.inbox.waitFor(isPresence(undefined, b.jid), WAIT_MS, "bob's presence");
     }
 
     // 3. Bob asks back and Alice approves from her second resource.
     await b.send(`<presence type="subscribe" to="${aliceJid}"/>`);
     await b.inbox.waitFor(
       isRosterPush(aliceJid, { subscription: 'from', ask: 'subscribe' }),
-      5000,
+      WAIT_MS,
       'ask back',
     );
     for (const client of [a1, a2]) {
-      expect((await client.inbox.waitFor(isPresence('subscribe'), 5000, 'request back')).attrs.from).toBe(
+      expect((await client.inbox.waitFor(isPresence('subscribe'), WAIT_MS, 'request back')).attrs.from).toBe(
         bobJid,
       );
     }
@@ -137,12 +138,12 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     for (const client of [a1, a2]) await client.inbox.waitFor(isRosterPush(bobJid, { subscription: 'both' }));
     await b.inbox.waitFor(
       isRosterPush(aliceJid, { subscription: 'both', ask: undefined }),
-      5000,
+      WAIT_MS,
       'both at bob',
     );
     const presences = [
-      await b.inbox.waitFor(isPresence(undefined, a1.jid), 5000, 'alice/one'),
-      await b.inbox.waitFor(isPresence(undefined, a2.jid), 5000, 'alice/two'),
+      await b.inbox.waitFor(isPresence(undefined, a1.jid), WAIT_MS, 'alice/one'),
+      await b.inbox.waitFor(isPresence(undefined, a2.jid), WAIT_MS, 'alice/two'),
     ];
     expect(presences.map((p) => p.attrs.to)).toEqual([bobJid, bobJid]);
 
@@ -163,17 +164,17 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     clients.push(c);
     expect(await c.inbox.nothing(isPresence('subscribe'))).toBe(true);
     await c.send('<presence/>');
-    const request = await c.inbox.waitFor(isPresence('subscribe'), 5000, 'stored request');
+    const request = await c.inbox.waitFor(isPresence('subscribe'), WAIT_MS, 'stored request');
     expect(request.attrs.from).toBe(aliceJid);
     expect(request.attrs.to).toBe(c.jid);
 
     // Unanswered, it comes again with the next session's initial presence, and only to that session.
     const again = await online(carol, 'again');
-    await again.inbox.waitFor(isPresence('subscribe', aliceJid), 5000, 'request again');
+    await again.inbox.waitFor(isPresence('subscribe', aliceJid), WAIT_MS, 'request again');
     expect(await c.inbox.nothing(isPresence('subscribe'))).toBe(true);
 
     await again.send(`<presence type="subscribed" to="${aliceJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribed', `${carol}@localhost`), 5000, 'approval');
+    await a.inbox.waitFor(isPresence('subscribed', `${carol}@localhost`), WAIT_MS, 'approval');
     const third = await online(carol, 'third');
     expect(await third.inbox.nothing(isPresence('subscribe'))).toBe(true);
   });
@@ -189,20 +190,24 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
 
     // Alice stops following Bob: she goes to "from", Bob to "to", and Alice sees Bob go offline.
     await a.send(`<presence type="unsubscribe" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'from' }), 5000, 'alice from');
-    await a.inbox.waitFor(isPresence('unavailable', b.jid), 5000, 'bob unavailable at alice');
-    const unsubscribe = await b.inbox.waitFor(isPresence('unsubscribe'), 5000, 'unsubscribe at bob');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'from' }), WAIT_MS, 'alice from');
+    await a.inbox.waitFor(isPresence('unavailable', b.jid), WAIT_MS, 'bob unavailable at alice');
+    const unsubscribe = await b.inbox.waitFor(isPresence('unsubscribe'), WAIT_MS, 'unsubscribe at bob');
     expect(unsubscribe.attrs.from).toBe(aliceJid);
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'to' }), 5000, 'bob to');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'to' }), WAIT_MS, 'bob to');
 
     // Alice cancels Bob's subscription to her: both at none, Bob sees Alice go offline.
     await a.send(`<presence type="unsubscribed" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'none', ask: undefined }), 5000, 'alice none');
-    await b.inbox.waitFor(isPresence('unavailable', a.jid), 5000, 'alice unavailable at bob');
-    expect((await b.inbox.waitFor(isPresence('unsubscribed'), 5000, 'unsubscribed at bob')).attrs.from).toBe(
-      aliceJid,
+    await a.inbox.waitFor(
+      isRosterPush(bobJid, { subscription: 'none', ask: undefined }),
+      WAIT_MS,
+      'alice none',
     );
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await b.inbox.waitFor(isPresence('unavailable', a.jid), WAIT_MS, 'alice unavailable at bob');
+    expect(
+      (await b.inbox.waitFor(isPresence('unsubscribed'), WAIT_MS, 'unsubscribed at bob')).attrs.from,
+    ).toBe(aliceJid);
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), WAIT_MS, 'bob none');
 
     // With nothing left to end, repeating either changes nothing and reaches no one.
     drain(a, b);
@@ -221,10 +226,10 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="unsubscribed" to="${alice}@localhost"/>`);
     await a.inbox.waitFor(
       isRosterPush(`${bob}@localhost`, { subscription: 'none', ask: undefined }),
-      5000,
+      WAIT_MS,
       'declined',
     );
-    await a.inbox.waitFor(isPresence('unsubscribed', `${bob}@localhost`), 5000, 'unsubscribed at alice');
+    await a.inbox.waitFor(isPresence('unsubscribed', `${bob}@localhost`), WAIT_MS, 'unsubscribed at alice');
     expect(await rosterOf(b)).toEqual({});
   });
 
@@ -255,9 +260,9 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await storeRosterItem(server.strom.storage, alice, bob, 'none');
     drain(a, b);
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribed', bobJid), 5000, 'automatic approval');
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'to again');
-    await a.inbox.waitFor(isPresence(undefined, b.jid), 5000, 'presence again');
+    await a.inbox.waitFor(isPresence('subscribed', bobJid), WAIT_MS, 'automatic approval');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), WAIT_MS, 'to again');
+    await a.inbox.waitFor(isPresence(undefined, b.jid), WAIT_MS, 'presence again');
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
   });
 
@@ -315,19 +320,19 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
     await b.inbox.waitFor(
       isRosterPush(aliceJid, { subscription: 'none', approved: 'true' }),
-      5000,
+      WAIT_MS,
       'pre-approval push',
     );
     // Not routed: Alice learns nothing until she asks.
     expect(await a.inbox.nothing(isPresence('subscribed'))).toBe(true);
 
     await a.send(`<presence type="subscribe" to="${bobJid}"/>`);
-    await a.inbox.waitFor(isPresence('subscribed', bobJid), 5000, 'automatic approval');
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), 5000, 'alice to');
-    await a.inbox.waitFor(isPresence(undefined, b.jid), 5000, "bob's presence");
+    await a.inbox.waitFor(isPresence('subscribed', bobJid), WAIT_MS, 'automatic approval');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'to', ask: undefined }), WAIT_MS, 'alice to');
+    await a.inbox.waitFor(isPresence(undefined, b.jid), WAIT_MS, "bob's presence");
     await b.inbox.waitFor(
       isRosterPush(aliceJid, { subscription: 'from', approved: undefined }),
-      5000,
+      WAIT_MS,
       'bob from',
     );
     expect(await b.inbox.nothing(isPresence('subscribe'))).toBe(true);
@@ -342,10 +347,10 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await b.send(`<presence type="subscribed" to="${aliceJid}"/>`);
     await b.inbox.waitFor(isRosterPush(aliceJid, { approved: 'true' }));
     await b.send(`<presence type="unsubscribed" to="${aliceJid}"/>`);
-    await b.inbox.waitFor(isRosterPush(aliceJid, { approved: undefined }), 5000, 'withdrawn');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { approved: undefined }), WAIT_MS, 'withdrawn');
 
     await a.send(`<presence type="subscribe" to="${bob}@localhost"/>`);
-    await b.inbox.waitFor(isPresence('subscribe', aliceJid), 5000, 'request delivered to bob');
+    await b.inbox.waitFor(isPresence('subscribe', aliceJid), WAIT_MS, 'request delivered to bob');
     expect(await a.inbox.nothing(isPresence('subscribed'))).toBe(true);
   });
 
@@ -382,11 +387,11 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
       `<iq type="set"><query xmlns="${NS_ROSTER}"><item jid="${bobJid}" subscription="remove"/></query></iq>`,
     );
     expect(removed.attrs.type).toBe('result');
-    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'remove' }), 5000, 'removal push');
-    await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), 5000, 'unsubscribe');
-    await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), 5000, 'unsubscribed');
-    await b.inbox.waitFor(isPresence('unavailable', a.jid), 5000, 'alice unavailable at bob');
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await a.inbox.waitFor(isRosterPush(bobJid, { subscription: 'remove' }), WAIT_MS, 'removal push');
+    await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), WAIT_MS, 'unsubscribe');
+    await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), WAIT_MS, 'unsubscribed');
+    await b.inbox.waitFor(isPresence('unavailable', a.jid), WAIT_MS, 'alice unavailable at bob');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), WAIT_MS, 'bob none');
     expect(await rosterOf(a)).toEqual({});
   });
 
@@ -399,9 +404,9 @@ describe.each(STORAGE_KINDS)('presence subscriptions (%s)', (storage) => {
     await subscribeBothWays(a, b);
 
     await server.strom.xmpp.deleteAccount(alice);
-    await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), 5000, 'unsubscribe');
-    await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), 5000, 'unsubscribed');
-    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), 5000, 'bob none');
+    await b.inbox.waitFor(isPresence('unsubscribe', aliceJid), WAIT_MS, 'unsubscribe');
+    await b.inbox.waitFor(isPresence('unsubscribed', aliceJid), WAIT_MS, 'unsubscribed');
+    await b.inbox.waitFor(isRosterPush(aliceJid, { subscription: 'none' }), WAIT_MS, 'bob none');
     expect((await rosterOf(b))[aliceJid]).toMatchObject({ subscription: 'none' });
   });
 });

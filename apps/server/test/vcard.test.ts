@@ -8,6 +8,7 @@ import {
   startTestServer,
   type TestClient,
   type TestServer,
+  WAIT_MS,
 } from './harness.js';
 import { discoFeatures, errorCondition } from './im-helpers.js';
 
@@ -158,7 +159,7 @@ describe.each(STORAGE_KINDS)('vCards and avatar hashes (%s)', (storage) => {
     await setVCard(sender, vcardWithPhoto(image, 'Erin'));
     const to = 'erin@localhost/desk';
     const received = (id: string) =>
-      erin.inbox.waitFor((s) => s.name === 'presence' && s.attrs.id === id, 5000, `presence ${id}`);
+      erin.inbox.waitFor((s) => s.name === 'presence' && s.attrs.id === id, WAIT_MS, `presence ${id}`);
 
     // Directed presence reaches the full JID whatever the roster says, so it shows the decoration.
     await sender.send(`<presence to="${to}" id="p1"/>`);
@@ -205,7 +206,7 @@ describe.each(STORAGE_KINDS)('vCards and avatar hashes (%s)', (storage) => {
 
     const announced = await laptop.inbox.waitFor(
       (s) => s.name === 'presence' && s.attrs.from === phone.jid && photoOf(s) === hash,
-      5000,
+      WAIT_MS,
       'presence with the new avatar hash',
     );
     expect(announced.attrs.type).toBeUndefined();

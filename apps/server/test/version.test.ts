@@ -5,7 +5,7 @@ import { discoModule, versionModule } from '@strom/modules';
 import { createTestStorage, type Storage } from '@strom/storage';
 import { type Element, parseFrame } from '@strom/xml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
+import { connectClient, STORAGE_KINDS, startTestServer, type TestServer, WAIT_MS } from './harness.js';
 
 const NS_VERSION = 'jabber:iq:version';
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -39,7 +39,7 @@ class TransportClient {
     this.session.receive(frame);
   }
 
-  async next(needle: string, timeoutMs = 5000): Promise<string> {
+  async next(needle: string, timeoutMs = WAIT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.frames.findIndex((f) => f.includes(needle));
@@ -105,7 +105,8 @@ describe.each(STORAGE_KINDS)('software version (%s)', (storage) => {
         domain: 'localhost',
         storage: db,
         cluster: createCluster(),
-        modules: [discoModule, versionModule({ hideVersion: true })],
+        modules: [discoModule, versionModule],
+        env: { HIDE_VERSION: 'true' },
       });
       await xmpp.start();
       await xmpp.createAccount('alice', 'secret');
