@@ -87,6 +87,7 @@ export interface DiscoRegistry {
   serverFeatures(): string[];
   accountFeatures(): string[];
   identities(): Identity[];
+  accountIdentities(): Identity[];
 }
 
 /**
@@ -141,6 +142,8 @@ export interface ModuleContext {
   /** Advertised in disco#info of every account's bare JID. */
   accountFeature(...namespaces: string[]): void;
   identity(identity: Identity): void;
+  /** Advertised in disco#info of every account's bare JID (e.g. `pubsub/pep`). */
+  accountIdentity(identity: Identity): void;
 
   /** Listens to a typed event; a handler returning true stops lower-priority handlers. */
   on<T>(

@@ -48,6 +48,7 @@ export function createModuleContext(server: XmppServer, module: string, links: C
       serverFeatures: () => [...registry.serverFeatures].sort(),
       accountFeatures: () => [...registry.accountFeatures].sort(),
       identities: () => registry.identities.map((identity) => ({ ...identity })),
+      accountIdentities: () => registry.accountIdentities.map((identity) => ({ ...identity })),
     },
     hook: (event, handler, priority) => registry.hook(event, handler, priority),
     iq: (type, addressing, xmlns, name, handler) => {
@@ -66,6 +67,9 @@ export function createModuleContext(server: XmppServer, module: string, links: C
     },
     identity: (identity) => {
       registry.identities.push(identity);
+    },
+    accountIdentity: (identity) => {
+      registry.accountIdentities.push(identity);
     },
     on: (event, handler, priority) => registry.on(event, handler, priority),
     fire: (event, payload) => registry.fire(event, payload),

@@ -60,6 +60,7 @@ export class ModuleRegistry {
   readonly serverFeatures = new Set<string>();
   readonly accountFeatures = new Set<string>();
   readonly identities: Identity[] = [];
+  readonly accountIdentities: Identity[] = [];
   readonly modules: string[] = [];
   private readonly streamIqs = new Map<string, StreamIqHandler>();
   private readonly nonzas = new Map<string, NonzaHandler>();

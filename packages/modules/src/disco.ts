@@ -30,6 +30,7 @@ export const discoModule = defineModule({
       if (!(await visibleAccount(ctx, event))) throw new StanzaError('service-unavailable');
       const query = xml('query', { xmlns: NS_DISCO_INFO });
       query.c('identity', { category: 'account', type: 'registered' });
+      for (const identity of disco.accountIdentities()) query.c('identity', { ...identity });
       for (const feature of disco.accountFeatures()) query.c('feature', { var: feature });
       return query;
     };

@@ -4,6 +4,7 @@ import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
 import { messageModule } from './message/index.js';
 import { offlineModule } from './offline.js';
+import { pepModule } from './pep/index.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence/index.js';
 import { registerModule } from './register.js';
@@ -47,6 +48,16 @@ export {
   offlineModule,
   withDelay,
 } from './offline.js';
+export {
+  type AccessModel,
+  DEFAULT_NODE_CONFIG,
+  type NodeConfig,
+  NS_PUBSUB,
+  NS_PUBSUB_EVENT,
+  NS_PUBSUB_OWNER,
+  PEP_FEATURES,
+  pepModule,
+} from './pep/index.js';
 export { NS_PING, pingModule } from './ping.js';
 export {
   acceptsPresenceFrom,
@@ -105,6 +116,7 @@ export function defaultModules(): AnyModule[] {
     offlineModule,
     blockingModule,
     vcardModule,
+    pepModule,
     versionModule,
     registerModule,
   ];
