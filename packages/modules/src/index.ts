@@ -7,6 +7,7 @@ import { offlineModule } from './offline.js';
 import { pepModule } from './pep/index.js';
 import { pingModule } from './ping.js';
 import { presenceModule } from './presence/index.js';
+import { privateStorageModule } from './private-storage/index.js';
 import { registerModule } from './register.js';
 import { rosterModule, subscriptionModule } from './roster/index.js';
 import { timeModule } from './time.js';
@@ -71,6 +72,7 @@ export {
   sharesPresenceWith,
   validatedPriority,
 } from './presence/index.js';
+export { NS_PRIVATE, privateRead, privateStorageModule, privateWrite } from './private-storage/index.js';
 export {
   NS_REGISTER,
   NS_REGISTER_FEATURE,
@@ -116,6 +118,7 @@ export function defaultModules(): AnyModule[] {
     offlineModule,
     blockingModule,
     vcardModule,
+    privateStorageModule,
     pepModule,
     versionModule,
     registerModule,

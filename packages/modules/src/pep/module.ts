@@ -17,7 +17,18 @@ import { type Element, parseElement, serialize, xml } from '@strom/xml';
 import { blocklists } from '../blocking.js';
 import { presenceBlocked } from '../presence/access.js';
 import { initialPresence } from '../presence/index.js';
+import { privateRead, privateWrite } from '../private-storage/index.js';
 import { mayAccess, type Relation } from './access.js';
+import {
+  type Bookmark,
+  fromItem,
+  fromLegacy,
+  NS_BOOKMARKS,
+  NS_LEGACY_BOOKMARKS,
+  sameBookmark,
+  toLegacy,
+  toPayload,
+} from './bookmarks.js';
 import { CapsCache, type CapsRef, capsOf, featuresOf, notifyNodes, verificationString } from './caps.js';
 import {
   applyConfigForm,
@@ -66,7 +77,17 @@ export const PEP_FEATURES = [
   `${NS_PUBSUB}#retract-items`,
   `${NS_PUBSUB}#retrieve-items`,
   NS_PUBSUB,
+  `${NS_BOOKMARKS}#compat`,
+  `${NS_BOOKMARKS}#compat-pep`,
 ];
+
+/** XEP-0402 §4 / XEP-0223: bookmarks are private, kept whole, and never pushed on presence. */
+const BOOKMARKS_CONFIG: NodeConfig = {
+  ...DEFAULT_NODE_CONFIG,
+  accessModel: 'whitelist',
+  maxItems: 'max',
+  sendLastPublishedItem: 'never',
+};
 
 const SESSION_KEY = 'pep';
 
@@ -90,7 +111,8 @@ interface SessionState {
  */
 export const pepModule: AnyModule = defineModule({
   name: 'pep',
-  requires: ['presence'],
+  // Presence brings contacts online (last items); private storage asks it for legacy bookmarks.
+  requires: ['presence', 'private-storage'],
   settings: {
     maxItems: setting.int('PEP_MAX_ITEMS', 256, 1, 10_000, 'items a node keeps at most (what "max" means)'),
     maxNodes: setting.int('PEP_MAX_NODES', 128, 1, 10_000, 'nodes one account may have'),
@@ -321,6 +343,86 @@ export const pepModule: AnyModule = defineModule({
 
     // ----- publish, retract, items -----
 
+    /** Stores an item within the node's limit and the account's quota, and notifies. */
+    const publishItem = async (
+      owner: JID,
+      node: string,
+      config: NodeConfig,
+      stored: StoredItem,
+    ): Promise<void> => {
+      const outcome = await store.publish(owner.local, node, stored, itemLimit(config, settings.maxItems));
+      if (outcome === 'over-quota') {
+        throw new StanzaError('resource-constraint', 'This account stores too much published data');
+      }
+      await notify(owner, node, config, itemsEvent(node, [stored]));
+    };
+
+    /** A node's configuration, creating the node with `config` when it does not exist yet. */
+    const ensureNode = async (owner: JID, node: string, config: NodeConfig): Promise<NodeConfig> => {
+      const existing = await store.node(owner.local, node);
+      if (existing) return existing;
+      const created = await store.create(owner.local, node, config);
+      if (created === 'too-many-nodes')
+        throw new StanzaError('resource-constraint', 'Too many nodes on this account');
+      return (await store.node(owner.local, node)) ?? config;
+    };
+
+    // ----- XEP-0402 bookmarks, kept in step with XEP-0048 (private storage and legacy PEP) -----
+
+    const currentBookmarks = async (owner: JID): Promise<Bookmark[]> =>
+      (await store.items(owner.local, NS_BOOKMARKS)).flatMap((item) => {
+        try {
+          return [fromItem(item.id, parseElement(item.payload))];
+        } catch {
+          return [];
+        }
+      });
+
+    /** Makes the XEP-0402 items say exactly `wanted`: changed ones republished, missing ones retracted. */
+    const replaceBookmarks = async (owner: JID, wanted: Bookmark[]): Promise<void> => {
+      const config = await ensureNode(owner, NS_BOOKMARKS, BOOKMARKS_CONFIG);
+      const current = new Map((await currentBookmarks(owner)).map((bookmark) => [bookmark.jid, bookmark]));
+      for (const bookmark of wanted) {
+        const previous = current.get(bookmark.jid);
+        current.delete(bookmark.jid);
+        if (previous && sameBookmark(previous, bookmark)) continue;
+        await publishItem(owner, NS_BOOKMARKS, config, {
+          id: bookmark.jid,
+          payload: serialize(toPayload(bookmark, previous)),
+        });
+      }
+      for (const gone of current.keys()) {
+        await store.retract(owner.local, NS_BOOKMARKS, gone);
+        await notify(
+          owner,
+          NS_BOOKMARKS,
+          config,
+          xml('items', { node: NS_BOOKMARKS }, xml('retract', { id: gone })),
+        );
+      }
+    };
+
+    /** The legacy PEP node, where a client created it, mirrors the XEP-0402 items. */
+    const syncLegacyPep = async (owner: JID): Promise<void> => {
+      const config = await store.node(owner.local, NS_LEGACY_BOOKMARKS);
+      if (!config) return;
+      const legacy = toLegacy(await currentBookmarks(owner));
+      await publishItem(owner, NS_LEGACY_BOOKMARKS, config, { id: 'current', payload: serialize(legacy) });
+    };
+
+    ctx.on(privateRead, async (request) => {
+      if (request.namespace !== NS_LEGACY_BOOKMARKS || request.name !== 'storage') return false;
+      request.element = toLegacy(await currentBookmarks(JID.of(request.owner, ctx.domain)));
+      return true;
+    });
+    ctx.on(privateWrite, async ({ owner, element }) => {
+      if (!element.is('storage', NS_LEGACY_BOOKMARKS)) return false;
+      const jid = JID.of(owner, ctx.domain);
+      await replaceBookmarks(jid, fromLegacy(element));
+      await syncLegacyPep(jid);
+      return true;
+    });
+
     const publish = async (event: IqEvent, pubsub: Element, publishEl: Element): Promise<Element> => {
       const owner = event.from.bare();
       const node = requireNode(publishEl);
@@ -351,12 +453,13 @@ export const pepModule: AnyModule = defineModule({
         );
       }
       const id = item.attrs.id ?? randomBytes(8).toString('hex');
-      const stored: StoredItem = { id, payload: serialize(withoutParent(payloads[0]!)) };
-      const outcome = await store.publish(owner.local, node, stored, itemLimit(config, settings.maxItems));
-      if (outcome === 'over-quota') {
-        throw new StanzaError('resource-constraint', 'This account stores too much published data');
+      const payload = withoutParent(payloads[0]!);
+      await publishItem(owner, node, config, { id, payload: serialize(payload) });
+      // XEP-0402 compatibility: the other forms of the bookmarks follow.
+      if (node === NS_BOOKMARKS) await syncLegacyPep(owner);
+      else if (node === NS_LEGACY_BOOKMARKS && payload.is('storage', NS_LEGACY_BOOKMARKS)) {
+        await replaceBookmarks(owner, fromLegacy(payload));
       }
-      await notify(owner, node, config, itemsEvent(node, [stored]));
       return xml('pubsub', { xmlns: NS_PUBSUB }, xml('publish', { node }, xml('item', { id })));
     };
 
@@ -372,6 +475,7 @@ export const pepModule: AnyModule = defineModule({
       if (wanted || config.notifyRetract) {
         await notify(owner, node, config, xml('items', { node }, xml('retract', { id })));
       }
+      if (node === NS_BOOKMARKS) await syncLegacyPep(owner);
     };
 
     const retrieve = async (event: IqEvent, itemsEl: Element): Promise<Element> => {

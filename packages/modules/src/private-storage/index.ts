@@ -1,0 +1,1 @@
+export { NS_PRIVATE, privateRead, privateStorageModule, privateWrite } from './module.js';
