@@ -8,8 +8,9 @@ import {
   type StanzaEvent,
   setting,
 } from '@strom/core';
-import type { JID } from '@strom/jid';
-import { type Element, parseElement, xml } from '@strom/xml';
+import { JID } from '@strom/jid';
+import { type Element, parseElement, serialize, xml } from '@strom/xml';
+import { type AvatarImage, pepAvatarChanged, vcardAvatarChanged } from './avatar-events.js';
 
 export const NS_VCARD = 'vcard-temp';
 export const NS_VCARD_UPDATE = 'vcard-temp:x:update';
@@ -103,7 +104,31 @@ export const vcardModule: AnyModule = defineModule({
       if (hash !== previous) {
         await reannounceLocally(username, hash);
         await notifyOtherNodes(event.from.bare(), hash);
+        await ctx.fire(vcardAvatarChanged, { owner: username, avatar: photoOf(vcard) });
       }
+    });
+
+    // XEP-0398 §4: an avatar published over PEP becomes the vCard's photo (and the presence hash).
+    ctx.on(pepAvatarChanged, async ({ owner, avatar }) => {
+      const previous = await currentHash(owner);
+      const hash = avatar?.hash ?? null;
+      if (hash === previous) return;
+      const stored = await ctx.storage.vcards.get(owner);
+      const vcard = stored ? parseElement(stored.xml) : xml('vCard', { xmlns: NS_VCARD });
+      vcard.removeChildren('PHOTO', NS_VCARD);
+      if (avatar) {
+        vcard.append(xml('PHOTO', {}, xml('TYPE', {}, avatar.type), xml('BINVAL', {}, avatar.base64)));
+      }
+      const serialized = serialize(vcard);
+      if (Buffer.byteLength(serialized, 'utf8') > maxBytes) {
+        ctx.log.warn({}, 'a PEP avatar too large for the vCard was not copied into it');
+        return;
+      }
+      if (vcard.elements().length === 0) await ctx.storage.vcards.delete(owner);
+      else await ctx.storage.vcards.set(owner, serialized, hash);
+      hashes.set(owner, hash);
+      await reannounceLocally(owner, hash);
+      await notifyOtherNodes(JID.of(owner, ctx.domain), hash);
     });
     ctx.iq('set', 'bare', NS_VCARD, 'vCard', () => {
       throw new StanzaError('forbidden', 'Only the owner can change a vCard');
@@ -171,6 +196,18 @@ export function needsAvatarUpdate(presence: Element): boolean {
 export function setAvatarUpdate(presence: Element, hash: string | null): void {
   presence.removeChildren('x', NS_VCARD_UPDATE);
   presence.append(xml('x', { xmlns: NS_VCARD_UPDATE }, xml('photo', {}, hash ?? undefined)));
+}
+
+/** The vCard's embedded photo as an avatar image, or null without one. */
+function photoOf(vcard: Element): AvatarImage | null {
+  const hash = avatarHashOf(vcard);
+  if (hash === null) return null;
+  for (const photo of vcard.getChildren('PHOTO', NS_VCARD)) {
+    const base64 = photo.getChildText('BINVAL')?.replace(/\s+/g, '') ?? '';
+    if (base64 === '') continue;
+    return { hash, type: photo.getChildText('TYPE')?.trim() || 'image/png', base64 };
+  }
+  return null;
 }
 
 function isAvatarChange(data: unknown): data is { username: string; hash: string | null } {

@@ -14,6 +14,7 @@ import {
 import { JID } from '@strom/jid';
 import type { RosterItem } from '@strom/storage';
 import { type Element, parseElement, serialize, xml } from '@strom/xml';
+import { type AvatarImage, pepAvatarChanged, vcardAvatarChanged } from '../avatar-events.js';
 import { blocklists } from '../blocking.js';
 import { presenceBlocked } from '../presence/access.js';
 import { initialPresence } from '../presence/index.js';
@@ -90,6 +91,9 @@ const BOOKMARKS_CONFIG: NodeConfig = {
 };
 
 const SESSION_KEY = 'pep';
+/** XEP-0084 user avatar nodes. */
+const NS_AVATAR_DATA = 'urn:xmpp:avatar:data';
+const NS_AVATAR_METADATA = 'urn:xmpp:avatar:metadata';
 
 /** What the module keeps per local session. */
 interface SessionState {
@@ -410,6 +414,63 @@ export const pepModule: AnyModule = defineModule({
       await publishItem(owner, NS_LEGACY_BOOKMARKS, config, { id: 'current', payload: serialize(legacy) });
     };
 
+    // ----- XEP-0398: the PEP avatar and the vCard photo stay one -----
+
+    /** New XEP-0084 metadata from a client: the vCard module hears which image it names (or none). */
+    const avatarFromMetadata = async (owner: JID, metadata: Element): Promise<void> => {
+      const info = metadata.getChildren('info').find((el) => el.attrs.url === undefined);
+      if (info === undefined) {
+        await ctx.fire(pepAvatarChanged, { owner: owner.local, avatar: null });
+        return;
+      }
+      const id = info.attrs.id;
+      if (id === undefined) return;
+      const [data] = await store.items(owner.local, NS_AVATAR_DATA, { ids: [id] });
+      if (data === undefined) return;
+      const base64 = parseElement(data.payload).text().replace(/\s+/g, '');
+      await ctx.fire(pepAvatarChanged, {
+        owner: owner.local,
+        avatar: { hash: id.toLowerCase(), type: info.attrs.type ?? 'image/png', base64 },
+      });
+    };
+
+    /** A photo set through the vCard is published as XEP-0084 data and metadata. */
+    ctx.on(vcardAvatarChanged, async ({ owner, avatar }) => {
+      const jid = JID.of(owner, ctx.domain);
+      const current = await store.lastItem(owner, NS_AVATAR_METADATA);
+      if (avatar === null) {
+        if (current === undefined) return;
+        const config = await ensureNode(jid, NS_AVATAR_METADATA, DEFAULT_NODE_CONFIG);
+        await publishItem(jid, NS_AVATAR_METADATA, config, {
+          id: 'current',
+          payload: serialize(xml('metadata', { xmlns: NS_AVATAR_METADATA })),
+        });
+        return;
+      }
+      if (current?.id === avatar.hash) return;
+      await publishAvatar(jid, avatar);
+    });
+
+    const publishAvatar = async (owner: JID, avatar: AvatarImage): Promise<void> => {
+      const dataConfig = await ensureNode(owner, NS_AVATAR_DATA, DEFAULT_NODE_CONFIG);
+      await publishItem(owner, NS_AVATAR_DATA, dataConfig, {
+        id: avatar.hash,
+        payload: serialize(xml('data', { xmlns: NS_AVATAR_DATA }, avatar.base64)),
+      });
+      const bytes = Buffer.from(avatar.base64, 'base64').length;
+      const metaConfig = await ensureNode(owner, NS_AVATAR_METADATA, DEFAULT_NODE_CONFIG);
+      await publishItem(owner, NS_AVATAR_METADATA, metaConfig, {
+        id: avatar.hash,
+        payload: serialize(
+          xml(
+            'metadata',
+            { xmlns: NS_AVATAR_METADATA },
+            xml('info', { id: avatar.hash, bytes: String(bytes), type: avatar.type }),
+          ),
+        ),
+      });
+    };
+
     ctx.on(privateRead, async (request) => {
       if (request.namespace !== NS_LEGACY_BOOKMARKS || request.name !== 'storage') return false;
       request.element = toLegacy(await currentBookmarks(JID.of(request.owner, ctx.domain)));
@@ -457,6 +518,7 @@ export const pepModule: AnyModule = defineModule({
       await publishItem(owner, node, config, { id, payload: serialize(payload) });
       // XEP-0402 compatibility: the other forms of the bookmarks follow.
       if (node === NS_BOOKMARKS) await syncLegacyPep(owner);
+      else if (node === NS_AVATAR_METADATA) await avatarFromMetadata(owner, payload);
       else if (node === NS_LEGACY_BOOKMARKS && payload.is('storage', NS_LEGACY_BOOKMARKS)) {
         await replaceBookmarks(owner, fromLegacy(payload));
       }
