@@ -36,6 +36,29 @@ function clientCaps(features: string[]) {
   };
 }
 
+type Callee = {
+  get(ns: string, name: string, h: (ctx: { element: { attrs: Record<string, string> } }) => unknown): void;
+};
+const answersOf = new WeakMap<TestClient, Map<string, string>>();
+
+/** Lets a client answer the server's disco#info question about these caps. */
+function announceable(client: TestClient, features: string[]): ReturnType<typeof clientCaps> {
+  const caps = clientCaps(features);
+  let answers = answersOf.get(client);
+  if (!answers) {
+    const known = new Map<string, string>();
+    answers = known;
+    answersOf.set(client, known);
+    // @xmpp/client answers IQs through its iqCallee middleware; its types leave it untyped.
+    const callee = (client.xmpp as unknown as { iqCallee: Callee }).iqCallee;
+    callee.get(DISCO_INFO, 'query', ({ element }) =>
+      parseToXmpp(known.get(element.attrs.node ?? '') ?? `<query xmlns="${DISCO_INFO}"/>`),
+    );
+  }
+  answers.set(`${CAPS_NODE}#${caps.ver}`, caps.answer);
+  return caps;
+}
+
 /** Connects a client that answers the server's disco#info question about its caps. */
 async function capsClient(
   server: TestServer,
@@ -43,13 +66,8 @@ async function capsClient(
   features: string[],
   resource?: string,
 ): Promise<TestClient> {
-  const caps = clientCaps(features);
   const client = await connectClient(server, { username, resource });
-  // @xmpp/client answers IQs through its iqCallee middleware; its types leave it untyped.
-  const callee = (
-    client.xmpp as unknown as { iqCallee: { get(ns: string, name: string, h: () => unknown): void } }
-  ).iqCallee;
-  callee.get(DISCO_INFO, 'query', () => parseToXmpp(caps.answer));
+  const caps = announceable(client, features);
   await client.send(caps.presence);
   await client.inbox.waitFor(
     (s) => s.name === 'presence' && s.attrs.from === client.jid,
@@ -303,6 +321,47 @@ describe.each(STORAGE_KINDS)('PEP (%s)', (storage) => {
     );
     expect(retraction.attrs.from).toBe('alice@localhost');
     for (const c of [alice, bob, carol, aliceOther, bobLater]) await c.stop();
+  });
+
+  it('sends the last item when a resource starts asking for a node with new caps', async () => {
+    const erin = await connectClient(server, { username: 'erin' });
+    expect(
+      (await erin.iq(publishIq('urn:example:mood', 'm1', '<mood xmlns="urn:example:mood">calm</mood>'))).attrs
+        .type,
+    ).toBe('result');
+    const fred = await capsClient(server, 'fred', ['urn:example:other+notify'], 'desk');
+    expect(await fred.inbox.nothing(isEvent('erin@localhost', 'urn:example:mood'))).toBe(true);
+    // New caps with a new interest: the server learns them and sends the node's last item.
+    const caps = announceable(fred, ['urn:example:other+notify', 'urn:example:mood+notify']);
+    await fred.send(caps.presence);
+    const last = await fred.inbox.waitFor(
+      isEvent('erin@localhost', 'urn:example:mood'),
+      undefined,
+      'last item on new caps',
+    );
+    expect(last.getChild('event', EVENT)!.getChild('items')!.getChild('item')!.attrs.id).toBe('m1');
+    await erin.stop();
+    await fred.stop();
+  });
+
+  it('passes OMEMO-encrypted messages through untouched and keeps them offline as ciphertext', async () => {
+    const alice = await connectClient(server, { username: 'alice', resource: 'omemo' });
+    const encrypted =
+      '<encrypted xmlns="eu.siacs.conversations.axolotl"><header sid="7"><key rid="9">a2V5</key><iv>aXY=</iv></header><payload>Y2lwaGVy</payload></encrypted>';
+    await alice.send(
+      `<message to="bob@localhost" type="chat" id="enc1">${encrypted}<store xmlns="urn:xmpp:hints"/></message>`,
+    );
+    await expect.poll(async () => (await server.strom.storage.offline.list('bob', 10)).length).toBe(1);
+    const [stored] = await server.strom.storage.offline.list('bob', 10);
+    expect(stored!.stanza).toContain('<payload>Y2lwaGVy</payload>');
+    const bob = await connectClient(server, { username: 'bob', resource: 'later', presence: true });
+    const got = await bob.inbox.waitFor((s) => s.attrs.id === 'enc1', undefined, 'encrypted message');
+    const payload = got.getChild('encrypted', 'eu.siacs.conversations.axolotl');
+    expect(payload?.getChildText('payload')).toBe('Y2lwaGVy');
+    expect(payload?.getChild('header')?.getChild('key')?.attrs.rid).toBe('9');
+    await expect.poll(async () => (await server.strom.storage.offline.list('bob', 10)).length).toBe(0);
+    await alice.stop();
+    await bob.stop();
   });
 
   it('applies the roster and whitelist access models, and lists visible nodes in disco#items', async () => {
