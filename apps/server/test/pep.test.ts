@@ -136,7 +136,7 @@ const metadata = (id: string) =>
 describe.each(STORAGE_KINDS)('PEP (%s)', (storage) => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ storage, env: { PEP_MAX_NODES: '6' } });
+    server = await startTestServer({ storage, env: { PEP_MAX_NODES: '6', PEP_MAX_ACCOUNT_ITEMS: '8' } });
     for (const name of ['alice', 'bob', 'carol', 'dave', 'erin', 'fred', 'gina', 'hugo', 'ivan']) {
       await server.addUser(name);
     }
@@ -413,14 +413,21 @@ describe.each(STORAGE_KINDS)('PEP (%s)', (storage) => {
   it('limits nodes per account, deletes and purges nodes, and removes everything with the account', async () => {
     await server.addUser('quota');
     const quota = await connectClient(server, { username: 'quota' });
-    for (let n = 0; n < 6; n++) {
-      expect(
-        (await quota.iq(publishIq(`urn:example:n${n}`, 'i', '<x xmlns="urn:example"/>'))).attrs.type,
-      ).toBe('result');
-    }
-    expect(errorCondition(await quota.iq(publishIq('urn:example:n6', 'i', '<x xmlns="urn:example"/>')))).toBe(
-      'resource-constraint',
+    const x = '<x xmlns="urn:example"/>';
+    const ok = async (stanza: string) => expect((await quota.iq(stanza)).attrs.type).toBe('result');
+    for (const id of ['a', 'b', 'c'])
+      await ok(publishIq('urn:example:n0', id, x, { 'pubsub#max_items': '3' }));
+    for (let n = 1; n <= 5; n++) await ok(publishIq(`urn:example:n${n}`, 'i', x));
+    // Six nodes and eight items: the node limit refuses a seventh node.
+    expect(errorCondition(await quota.iq(publishIq('urn:example:n6', 'i', x)))).toBe('resource-constraint');
+    // A publish that replaces the oldest item keeps the total at the limit, so it is fine.
+    await ok(publishIq('urn:example:n0', 'd', x));
+    // One that would make nine items is refused.
+    await ok(
+      `<iq type="set"><pubsub xmlns="${OWNER}"><configure node="urn:example:n1"><x xmlns="jabber:x:data" type="submit"><field var="pubsub#max_items"><value>2</value></field></x></configure></pubsub></iq>`,
     );
+    expect(errorCondition(await quota.iq(publishIq('urn:example:n1', 'j', x)))).toBe('resource-constraint');
+    expect(itemIds(await quota.iq(itemsIq('quota@localhost', 'urn:example:n1')))).toEqual(['i']);
     const purge = await quota.iq(
       `<iq type="set"><pubsub xmlns="${OWNER}"><purge node="urn:example:n0"/></pubsub></iq>`,
     );

@@ -120,6 +120,13 @@ export const pepModule: AnyModule = defineModule({
   settings: {
     maxItems: setting.int('PEP_MAX_ITEMS', 256, 1, 10_000, 'items a node keeps at most (what "max" means)'),
     maxNodes: setting.int('PEP_MAX_NODES', 128, 1, 10_000, 'nodes one account may have'),
+    maxAccountItems: setting.int(
+      'PEP_MAX_ACCOUNT_ITEMS',
+      2048,
+      1,
+      1_000_000,
+      'items per account over all nodes',
+    ),
     maxBytes: setting.int(
       'PEP_MAX_BYTES',
       4 * 1024 * 1024,
@@ -129,7 +136,11 @@ export const pepModule: AnyModule = defineModule({
     ),
   },
   setup(ctx, settings) {
-    const store = new PepStore(ctx.database, { maxNodes: settings.maxNodes, maxBytes: settings.maxBytes });
+    const store = new PepStore(ctx.database, {
+      maxNodes: settings.maxNodes,
+      maxBytes: settings.maxBytes,
+      maxAccountItems: settings.maxAccountItems,
+    });
     const caps = new CapsCache();
     const learning = new Map<string, Promise<Set<string> | undefined>>();
     // Blocks hide notifications like presence; the cache of block lists listens from the start.

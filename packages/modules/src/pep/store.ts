@@ -13,6 +13,8 @@ export interface PepLimits {
   maxNodes: number;
   /** Bytes of item payload one account may keep, over all its nodes. */
   maxBytes: number;
+  /** Items one account may keep, over all its nodes. */
+  maxAccountItems: number;
 }
 
 export type PublishOutcome = 'published' | 'too-many-nodes' | 'over-quota';
@@ -98,34 +100,36 @@ export class PepStore {
   async publish(owner: string, node: string, item: StoredItem, keep: number): Promise<PublishOutcome> {
     return this.db
       .transaction(async (tx) => {
-        await tx
-          .delete(pepItems)
-          .where(and(eq(pepItems.owner, owner), eq(pepItems.node, node), eq(pepItems.itemId, item.id)));
-        const [used] = await tx
-          .select({ bytes: sum(sql<number>`octet_length(${pepItems.payload})`) })
-          .from(pepItems)
-          .where(eq(pepItems.owner, owner));
-        if (Number(used?.bytes ?? 0) + Buffer.byteLength(item.payload, 'utf8') > this.limits.maxBytes) {
-          tx.rollback();
-        }
+        const mine = and(eq(pepItems.owner, owner), eq(pepItems.node, node));
+        await tx.delete(pepItems).where(and(mine, eq(pepItems.itemId, item.id)));
         await tx.insert(pepItems).values({ owner, node, itemId: item.id, payload: item.payload });
         const stale = await tx
           .select({ itemId: pepItems.itemId })
           .from(pepItems)
-          .where(and(eq(pepItems.owner, owner), eq(pepItems.node, node)))
+          .where(mine)
           .orderBy(desc(pepItems.seq))
           .offset(keep);
         if (stale.length > 0) {
           await tx.delete(pepItems).where(
             and(
-              eq(pepItems.owner, owner),
-              eq(pepItems.node, node),
+              mine,
               inArray(
                 pepItems.itemId,
                 stale.map((row) => row.itemId),
               ),
             ),
           );
+        }
+        // Measured after the oldest items made room: replacing an item never counts twice.
+        const [used] = await tx
+          .select({ bytes: sum(sql<number>`octet_length(${pepItems.payload})`), items: count() })
+          .from(pepItems)
+          .where(eq(pepItems.owner, owner));
+        if (
+          Number(used?.bytes ?? 0) > this.limits.maxBytes ||
+          (used?.items ?? 0) > this.limits.maxAccountItems
+        ) {
+          tx.rollback();
         }
         return 'published' as const;
       })
