@@ -31,7 +31,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 # The image's unprivileged user; Strom needs no privileges (it listens above 1024).
 USER node
 VOLUME ["/var/lib/strom"]
-EXPOSE 5280
+# 5222 and 5223 serve native clients over TCP once XMPP_CERT_FILE/XMPP_KEY_FILE are set.
+EXPOSE 5280 5222 5223
 # No curl in slim images: Node itself asks the liveness endpoint.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 5280) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -4,9 +4,10 @@ import { XmppServer } from '@strom/core';
 import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
-import { type Config, storageOptions } from './config.js';
+import { type Config, c2sEnabled, storageOptions } from './config.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
+import { TcpListener } from './tcp.js';
 import { web } from './web/index.js';
 import { xmppWebSocket } from './websocket.js';
 
@@ -18,6 +19,10 @@ export interface Strom {
   readonly log: Logger;
   /** The port actually bound (useful with PORT=0). */
   port(): number;
+  /** The TCP ports actually bound, when XMPP over TCP is on. */
+  tcpPorts(): { port?: number; tlsPort?: number };
+  /** Reads the TLS certificate files again (SIGHUP); new connections use them. */
+  reloadCertificates(): void;
   /** Stops accepting, ends every stream (see-other-uri or system-shutdown), then closes storage. */
   stop(): Promise<void>;
 }
@@ -93,10 +98,26 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
   });
 
   const admin = options.adminSocket === false ? undefined : new AdminServer(config.adminSocket, xmpp, log);
+  let tcp: TcpListener | undefined;
   try {
+    if (c2sEnabled(config)) {
+      tcp = new TcpListener({
+        xmpp,
+        host: config.host,
+        port: config.c2sPort,
+        tlsPort: config.c2sDirectTls ? config.c2sDirectTlsPort : undefined,
+        certFile: config.xmppCertFile,
+        keyFile: config.xmppKeyFile,
+        requireTls: config.c2sRequireTls,
+        keepaliveMs: config.pingIntervalMs,
+        log: log.child({ component: 'tcp' }),
+      });
+    }
     await http.listen({ host: config.host, port: config.port });
+    await tcp?.listen();
     await admin?.listen();
   } catch (err) {
+    await tcp?.close().catch(() => {});
     await http.close().catch(() => {});
     await xmpp.stop();
     await storage.close();
@@ -112,12 +133,17 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     storage,
     log,
     port: () => (http.server.address() as { port: number }).port,
+    tcpPorts: () => tcp?.ports() ?? {},
+    reloadCertificates: () => tcp?.reloadCertificates(),
     stop: () => {
       stopping ??= (async () => {
         await admin?.close();
-        // Fastify's close runs the WebSocket plugin's preClose, which ends every stream properly.
+        await tcp?.close();
+        // Fastify's close runs the WebSocket plugin's preClose, which ends every stream properly
+        // (TCP streams too: they are sessions of the same XMPP server).
         await http.close();
         await xmpp.stop();
+        tcp?.destroyAll();
         await storage.close();
         log.info({}, 'Strom stopped');
       })();

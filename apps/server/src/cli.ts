@@ -58,6 +58,15 @@ async function serve(config: Config): Promise<number> {
       );
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
+    // Renewed certificates (e.g. by certbot) are picked up without dropping anyone.
+    process.on('SIGHUP', () => {
+      try {
+        strom.reloadCertificates();
+        strom.log.info({}, 'TLS certificates reloaded');
+      } catch (err) {
+        strom.log.error({ err }, 'TLS certificates could not be reloaded; the old ones stay in use');
+      }
+    });
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
 }

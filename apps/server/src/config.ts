@@ -40,6 +40,18 @@ export interface Config {
   adminSocket: string;
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
+  /** Certificate for XMPP's own TLS (TCP clients, later servers); defaults to TLS_CERT_FILE/TLS_KEY_FILE. */
+  xmppCertFile: string | undefined;
+  xmppKeyFile: string | undefined;
+  /** XMPP over TCP for native clients: on, off, or on when a certificate is configured. */
+  c2s: 'on' | 'off' | 'auto';
+  /** RFC 6120 port with STARTTLS. */
+  c2sPort: number;
+  /** XEP-0368 direct TLS port. */
+  c2sDirectTlsPort: number;
+  c2sDirectTls: boolean;
+  /** Native clients must encrypt before anything else (STARTTLS required). */
+  c2sRequireTls: boolean;
   publicUrl: string | undefined;
   webClient: boolean;
   webClientPath: string;
@@ -132,6 +144,9 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
     errors.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   }
+  if ((optional('XMPP_CERT_FILE') === undefined) !== (optional('XMPP_KEY_FILE') === undefined)) {
+    errors.push('XMPP_CERT_FILE and XMPP_KEY_FILE must be set together');
+  }
   const pingIntervalMs = int('PING_INTERVAL', 25, 1, 3600) * 1000;
   const clusterHeartbeatMs = int('CLUSTER_HEARTBEAT_MS', 3000, 50, 60_000);
   const clusterNodeTtlMs = int('CLUSTER_NODE_TTL_MS', 10_000, 100, 600_000);
@@ -173,6 +188,13 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
     adminSocket: path.resolve(str('ADMIN_SOCKET', path.join(dataDir, 'admin.sock'))),
     tlsCertFile,
     tlsKeyFile,
+    xmppCertFile: optional('XMPP_CERT_FILE') ?? tlsCertFile,
+    xmppKeyFile: optional('XMPP_KEY_FILE') ?? tlsKeyFile,
+    c2s: oneOf('C2S', ['on', 'off', 'auto'] as const, 'auto'),
+    c2sPort: int('C2S_PORT', 5222, 0, 65535),
+    c2sDirectTlsPort: int('C2S_DIRECT_TLS_PORT', 5223, 0, 65535),
+    c2sDirectTls: bool('C2S_DIRECT_TLS', true),
+    c2sRequireTls: bool('C2S_REQUIRE_TLS', true),
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
     webClient: bool('WEB_CLIENT', true),
     webClientPath: urlPath('WEB_CLIENT_PATH', '/'),
@@ -197,6 +219,12 @@ export async function loadDotEnv(file: string, env: Env = process.env): Promise<
     const value = rawValue!.replace(/^(['"])(.*)\1$/, '$2');
     if (env[key!] === undefined) env[key!] = value;
   }
+}
+
+/** Whether the configuration asks for XMPP over TCP. */
+export function c2sEnabled(config: Config): boolean {
+  if (config.c2s === 'auto') return config.xmppCertFile !== undefined && config.xmppKeyFile !== undefined;
+  return config.c2s === 'on';
 }
 
 /** Each module's settings as the configuration resolves them, by module name. */

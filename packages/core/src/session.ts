@@ -107,7 +107,8 @@ export class ClientSession {
 
   private streamOpened = false;
   private announced = false;
-  private readonly queue: string[] = [];
+  /** Frames (WebSocket) or elements a stream parser already built (TCP), in arrival order. */
+  private readonly queue: Array<string | Element> = [];
   private busy = false;
   private paused = false;
   private closing = false;
@@ -158,7 +159,7 @@ export class ClientSession {
   }
 
   /** Entry point for each received frame. Frames are processed strictly in order. */
-  receive(frame: string): void {
+  receive(frame: string | Element): void {
     if (this.state === 'closed' || this.closing) return;
     this.queue.push(frame);
     if (!this.paused && this.queue.length > MAX_QUEUED_FRAMES && this.transport.pause) {
@@ -188,16 +189,19 @@ export class ClientSession {
     }
   }
 
-  private handleFrame(frame: string): Promise<void> | undefined {
+  private handleFrame(frame: string | Element): Promise<void> | undefined {
     let el: Element;
-    try {
-      el = parseFrame(frame, this.host.limits);
-    } catch (err) {
-      if (err instanceof XmlStreamError) {
-        this.fail(new StreamError(err.condition, err.message));
-        return undefined;
+    if (typeof frame !== 'string') el = frame;
+    else {
+      try {
+        el = parseFrame(frame, this.host.limits);
+      } catch (err) {
+        if (err instanceof XmlStreamError) {
+          this.fail(new StreamError(err.condition, err.message));
+          return undefined;
+        }
+        throw err;
       }
-      throw err;
     }
     const ns = el.getNS();
     if (ns === NS.framing) {
