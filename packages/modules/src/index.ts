@@ -1,5 +1,6 @@
 import type { AnyModule } from '@strom/core';
 import { blockingModule } from './blocking.js';
+import { carbonsModule } from './carbons/index.js';
 import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
 import { messageModule } from './message/index.js';
@@ -29,6 +30,7 @@ export {
   NS_BLOCKING_ERRORS,
   presenceTargets,
 } from './blocking.js';
+export { carbonEligible, carbonsModule, NS_CARBONS, NS_FORWARD, wrapCarbon } from './carbons/index.js';
 export { discoModule, NS_DISCO_INFO, NS_DISCO_ITEMS } from './disco.js';
 export { lastActivityModule, lastSeen, NS_LAST_ACTIVITY, secondsBetween } from './last-activity.js';
 export {
@@ -116,6 +118,7 @@ export function defaultModules(): AnyModule[] {
     lastActivityModule,
     messageModule,
     offlineModule,
+    carbonsModule,
     blockingModule,
     vcardModule,
     privateStorageModule,
