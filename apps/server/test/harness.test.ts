@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, startTestServer, type TestServer } from './harness.js';
+import { connectClient, startTestServer, TEST_TRANSPORT, type TestServer } from './harness.js';
 
 /** The "nothing arrived" check must be able to fail: silence on a dead connection proves nothing. */
 describe('Inbox.nothing', () => {
@@ -12,6 +12,14 @@ describe('Inbox.nothing', () => {
   });
   afterAll(async () => {
     await server.stop();
+  });
+
+  it('logs clients in over the transport the run asks for', async () => {
+    const alice = await connectClient(server, { username: 'alice', resource: 'which' });
+    const session = server.strom.xmpp.sessions.get(alice.jid);
+    // The TCP edge is a class of its own; the WebSocket transport is a plain object.
+    expect(session?.transport.constructor.name).toBe(TEST_TRANSPORT === 'tcp' ? 'TcpConnection' : 'Object');
+    await alice.stop();
   });
 
   it('holds on a live connection where nothing matching arrives', async () => {

@@ -9,16 +9,35 @@ import WebSocket from 'ws';
 import { type Strom, startStrom } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import { makeTestCertificates, type TestCertificates, trustTestCa } from './tls-fixtures.js';
 
 // @xmpp/client looks for a global WebSocket, which Node 20 does not have.
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 export { STORAGE_KINDS, type StorageKind };
+
+/**
+ * The transport test clients log in over: WebSocket by default; `STROM_TEST_TRANSPORT=tcp` runs
+ * the same suites with @xmpp/client over TCP with STARTTLS (`npm test` does both).
+ */
+export const TEST_TRANSPORT: 'websocket' | 'tcp' =
+  process.env.STROM_TEST_TRANSPORT === 'tcp' ? 'tcp' : 'websocket';
+
+let tcpCertificates: TestCertificates | undefined;
+function certificatesForTcp(): TestCertificates {
+  if (!tcpCertificates) {
+    tcpCertificates = makeTestCertificates();
+    trustTestCa(tcpCertificates.ca);
+  }
+  return tcpCertificates;
+}
 export const xmlOf = xmppXml;
 
 export interface TestServer {
   strom: Strom;
   wsUrl: string;
+  /** `xmpp://` URL of the STARTTLS port when the suite runs over TCP. */
+  tcpUrl?: string;
   httpUrl: string;
   domain: string;
   dataDir: string;
@@ -35,12 +54,26 @@ export interface TestServerOptions {
 /** A Strom on a random loopback port with a fresh database of the given kind. */
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'strom-test-'));
+  const tcp =
+    TEST_TRANSPORT === 'tcp'
+      ? (() => {
+          const certs = certificatesForTcp();
+          return {
+            C2S: 'on',
+            C2S_PORT: '0',
+            C2S_DIRECT_TLS: 'false',
+            XMPP_CERT_FILE: certs.certFile,
+            XMPP_KEY_FILE: certs.keyFile,
+          };
+        })()
+      : {};
   const config = loadConfig({
     XMPP_DOMAIN: 'localhost',
     HOST: '127.0.0.1',
     PORT: '0',
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.STROM_TEST_LOG_LEVEL ?? 'silent',
+    ...tcp,
     ...opts.env,
   });
   const storage = await createTestStorage(opts.storage ?? 'pglite');
@@ -50,9 +83,11 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     logger: createLogger(config.logLevel),
   });
   const port = strom.port();
+  const tcpPort = strom.tcpPorts().port;
   return {
     strom,
     wsUrl: `ws://127.0.0.1:${port}${config.websocketPath}`,
+    ...(tcpPort !== undefined ? { tcpUrl: `xmpp://127.0.0.1:${tcpPort}` } : {}),
     httpUrl: `http://127.0.0.1:${port}`,
     domain: config.domain,
     dataDir,
@@ -165,12 +200,12 @@ let iqCounter = 0;
 
 /** Logs in with @xmpp/client over a real WebSocket and collects what arrives. */
 export async function connectClient(
-  server: Pick<TestServer, 'wsUrl' | 'domain'>,
+  server: Pick<TestServer, 'wsUrl' | 'domain' | 'tcpUrl'>,
   opts: { username: string; password?: string; resource?: string; mechanism?: Mechanism; presence?: boolean },
 ): Promise<TestClient> {
   const password = opts.password ?? 'secret';
   const xmpp = xmppClient({
-    service: server.wsUrl,
+    service: TEST_TRANSPORT === 'tcp' && server.tcpUrl !== undefined ? server.tcpUrl : server.wsUrl,
     domain: server.domain,
     resource: opts.resource,
     credentials: async (
