@@ -18,6 +18,7 @@ const TCP_SUITES = [
   'pep',
   'bookmarks',
   'avatar-sync',
+  'carbons',
 ];
 
 export default defineConfig({

@@ -149,6 +149,13 @@ export class PipeClient implements Transport {
     return parseFrame(await this.next(needle));
   }
 
+  /** Removes and returns every frame received so far that contains `needle`. */
+  taken(needle: string): string[] {
+    const matching = this.frames.filter((f) => f.includes(needle));
+    for (const frame of matching) this.frames.splice(this.frames.indexOf(frame), 1);
+    return matching;
+  }
+
   /** How many frames not yet taken contain `needle`. */
   count(needle: string): number {
     return this.frames.filter((f) => f.includes(needle)).length;

@@ -7,7 +7,16 @@ import {
   type TestServer,
 } from './harness.js';
 import { discoFeatures } from './im-helpers.js';
-import { accountFactory, condition, errorFor, messageWith, online, POLL } from './message-helpers.js';
+import {
+  accountFactory,
+  condition,
+  errorFor,
+  messageWith,
+  online,
+  PipeClient,
+  POLL,
+  startNodePair,
+} from './message-helpers.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 
@@ -224,5 +233,38 @@ describe.each(STORAGE_KINDS)('offline message quota (%s)', (storage) => {
     expect(condition(error)?.name).toBe('service-unavailable');
     expect(await disabled.strom.storage.offline.count('bob')).toBe(0);
     expect(await discoFeatures(alice, 'localhost')).not.toContain('msgoffline');
+  });
+});
+
+describe('offline messages across nodes', () => {
+  it('hands each stored message to exactly one of two resources coming online at once on two nodes', async ({
+    expect,
+  }) => {
+    const pair = await startNodePair('postgres');
+    try {
+      for (const name of ['alice', 'bob']) await pair.a.createAccount(name, 'secret');
+      const total = 120;
+      for (let n = 0; n < total; n++) {
+        await pair.storage.offline.store(
+          'bob',
+          `<message xmlns="jabber:client" from="alice@localhost/x" to="bob@localhost" type="chat" id="m${n}"><body>${n}</body></message>`,
+          1000,
+        );
+      }
+      const [onA, onB] = await Promise.all([
+        PipeClient.online(pair.a, 'bob', 'one'),
+        PipeClient.online(pair.b, 'bob', 'two'),
+      ]);
+      await expect.poll(() => onA.count('<body>') + onB.count('<body>'), POLL).toBe(total);
+      await expect.poll(() => pair.storage.offline.count('bob'), POLL).toBe(0);
+      // Quiet, alive, and still exactly once each.
+      expect(await onA.nothing('<body>never</body>')).toBe(true);
+      const seen = [...onA.taken('<body>'), ...onB.taken('<body>')].map(
+        (frame) => /id="(m\d+)"/.exec(frame)?.[1],
+      );
+      expect(new Set(seen).size).toBe(total);
+    } finally {
+      await pair.stop();
+    }
   });
 });

@@ -115,8 +115,9 @@ async function storeOffline(ctx: ModuleContext, event: StanzaEvent, quota: numbe
 }
 
 /**
- * Hands the user's stored messages, oldest first, to a session that just came online, and deletes
- * only those it was given: if the session ends midway, the rest wait for the next one.
+ * Hands the user's stored messages, oldest first, to a session that just came online. Each batch
+ * is taken out of storage before it is sent, so it reaches one session only; a session that ended
+ * meanwhile puts its batch back for the next one.
  */
 async function deliverOffline(ctx: ModuleContext, session: ClientSession): Promise<void> {
   // XEP-0160 §2: offline messages go to a resource with non-negative presence priority.
@@ -124,27 +125,27 @@ async function deliverOffline(ctx: ModuleContext, session: ClientSession): Promi
   const owner = session.username!;
   for (;;) {
     if (session.state !== 'active') return;
-    const batch = await ctx.storage.offline.list(owner, DELIVERY_BATCH);
+    // Claimed atomically: a resource coming online on another node at the same instant gets
+    // other messages, never the same ones.
+    const batch = await ctx.storage.offline.claim(owner, DELIVERY_BATCH);
     if (batch.length === 0) return;
-    const handled: number[] = [];
+    if (session.state !== 'active') {
+      // The session ended while the claim ran: the messages wait for the next one.
+      await ctx.storage.offline.restore(owner, batch);
+      return;
+    }
     for (const message of batch) {
-      if (session.state !== 'active') break;
       let stanza: Element;
       try {
         stanza = parseElement(message.stanza);
       } catch {
         // Unreadable rows can never be delivered; dropping them keeps the queue moving.
         ctx.log.warn({ id: message.id }, 'unreadable offline message discarded');
-        handled.push(message.id);
         continue;
       }
       session.send(withDelay(stanza, ctx.domain, message.storedAt));
-      handled.push(message.id);
     }
-    if (handled.length === 0) return;
-    const deleted = await ctx.storage.offline.delete(owner, handled);
-    // Fewer rows deleted than sent: another node is delivering the same queue; leave the rest to it.
-    if (deleted < handled.length || handled.length < batch.length) return;
+    if (batch.length < DELIVERY_BATCH) return;
   }
 }
 

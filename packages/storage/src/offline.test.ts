@@ -54,6 +54,27 @@ describe.each(STORAGE_KINDS)('offline messages on %s', (kind) => {
     expect(await offline().count(other)).toBe(10);
   });
 
+  it('hands every message out once to concurrent claims, oldest first, and puts claimed ones back', async () => {
+    const owner = await createAccount(storage());
+    const other = await createAccount(storage());
+    for (let n = 0; n < 30; n++) await offline().store(owner, `<message id="c${n}"/>`, 100);
+    await offline().store(other, '<message id="other"/>', 100);
+    const claims = await Promise.all(Array.from({ length: 6 }, () => offline().claim(owner, 7)));
+    const ids = claims.flat().map((message) => message.stanza);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.sort()).toEqual(Array.from({ length: 30 }, (_, n) => `<message id="c${n}"/>`).sort());
+    for (const claim of claims)
+      expect(claim.map((m) => m.id)).toEqual([...claim.map((m) => m.id)].sort((a, b) => a - b));
+    expect(await offline().count(owner)).toBe(0);
+    expect(await offline().count(other)).toBe(1);
+
+    const [first] = claims.filter((claim) => claim.length > 0);
+    await offline().restore(owner, first!);
+    const back = await offline().list(owner);
+    expect(back.map((m) => m.stanza)).toEqual(first!.map((m) => m.stanza));
+    expect(back.map((m) => m.storedAt.getTime())).toEqual(first!.map((m) => m.storedAt.getTime()));
+  });
+
   it('deletes delivered messages by id, only the owner’s', async () => {
     const owner = await createAccount(storage());
     const stranger = await createAccount(storage());

@@ -47,6 +47,32 @@ export function createOfflineRepository(db: Database): OfflineRepository {
       return deleted.length;
     },
 
+    async claim(owner, limit) {
+      const oldest = db
+        .select({ id: offlineMessages.id })
+        .from(offlineMessages)
+        .where(eq(offlineMessages.owner, owner))
+        .orderBy(asc(offlineMessages.id))
+        .limit(limit)
+        .for('update', { skipLocked: true });
+      const rows = await db
+        .delete(offlineMessages)
+        .where(and(eq(offlineMessages.owner, owner), inArray(offlineMessages.id, oldest)))
+        .returning({
+          id: offlineMessages.id,
+          stanza: offlineMessages.stanza,
+          storedAt: offlineMessages.storedAt,
+        });
+      return rows.sort((a, b) => a.id - b.id);
+    },
+
+    async restore(owner, messages) {
+      if (messages.length === 0) return;
+      await db
+        .insert(offlineMessages)
+        .values(messages.map((message) => ({ owner, stanza: message.stanza, storedAt: message.storedAt })));
+    },
+
     async count(owner) {
       const [row] = await db
         .select({ total: count() })

@@ -138,6 +138,14 @@ export interface OfflineRepository {
   list(owner: string, limit?: number): Promise<OfflineMessage[]>;
   /** Deletes the owner's messages with these ids; returns how many were deleted. */
   delete(owner: string, ids: number[]): Promise<number>;
+  /**
+   * Takes the owner's oldest messages out of storage and returns them, oldest first. Claims that
+   * run at the same time (two resources coming online on two nodes) get disjoint sets, so every
+   * message is handed out once.
+   */
+  claim(owner: string, limit: number): Promise<OfflineMessage[]>;
+  /** Puts claimed messages back (a session that ended before it could take them), keeping their time. */
+  restore(owner: string, messages: readonly OfflineMessage[]): Promise<void>;
   count(owner: string): Promise<number>;
   clear(owner: string): Promise<number>;
 }
