@@ -21,6 +21,15 @@ export const privateWrite = defineEvent<{ owner: string; element: Element }>('pr
  * name; namespaces of the XMPP core (`jabber:*`, `http://jabber.org/protocol/*`) are refused as
  * the XEP requires, and an account's total is bounded.
  */
+/** The row holding one owner's element of one namespace and name. */
+function rowOf(owner: string, key: { namespace: string; name: string }) {
+  return and(
+    eq(privateXml.owner, owner),
+    eq(privateXml.namespace, key.namespace),
+    eq(privateXml.name, key.name),
+  );
+}
+
 export const privateStorageModule: AnyModule = defineModule({
   name: 'private-storage',
   settings: {
@@ -57,16 +66,7 @@ export const privateStorageModule: AnyModule = defineModule({
       let element: Element | undefined;
       if (await ctx.fire(privateRead, request)) element = request.element;
       else {
-        const [row] = await db
-          .select({ xml: privateXml.xml })
-          .from(privateXml)
-          .where(
-            and(
-              eq(privateXml.owner, owner),
-              eq(privateXml.namespace, key.namespace),
-              eq(privateXml.name, key.name),
-            ),
-          );
+        const [row] = await db.select({ xml: privateXml.xml }).from(privateXml).where(rowOf(owner, key));
         element = row === undefined ? undefined : parseElement(row.xml);
       }
       return xml('query', { xmlns: NS_PRIVATE }, element ?? xml(key.name, { xmlns: key.namespace }));
@@ -83,15 +83,7 @@ export const privateStorageModule: AnyModule = defineModule({
         if (await ctx.fire(privateWrite, { owner, element: copy })) continue;
         const text = serialize(copy);
         await db.transaction(async (tx) => {
-          await tx
-            .delete(privateXml)
-            .where(
-              and(
-                eq(privateXml.owner, owner),
-                eq(privateXml.namespace, key.namespace),
-                eq(privateXml.name, key.name),
-              ),
-            );
+          await tx.delete(privateXml).where(rowOf(owner, key));
           const [used] = await tx
             .select({ bytes: sum(sql<number>`octet_length(${privateXml.xml})`) })
             .from(privateXml)
