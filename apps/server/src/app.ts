@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createCluster } from '@strom/cluster';
+import { createCluster, RedisThrottleStore } from '@strom/cluster';
 import { XmppServer } from '@strom/core';
 import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
@@ -58,6 +58,13 @@ export function createXmppServer(config: Config, storage: Storage, log: Logger):
     limits: { maxStanzaBytes: config.maxStanzaBytes },
     modules: config.modules,
     env: config.env,
+    authThrottle: {
+      ...config.authThrottle,
+      // With several nodes the counts live in Redis, so a client gains nothing by trying another node.
+      ...(config.redisUrl
+        ? { store: new RedisThrottleStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix }) }
+        : {}),
+    },
   });
 }
 

@@ -64,4 +64,27 @@ describe('configuration', () => {
   it('requires TLS certificate and key together', () => {
     expect(() => loadConfig({ TLS_CERT_FILE: '/tmp/cert.pem' })).toThrow(/set together/);
   });
+
+  it('reads the login throttle in seconds, with trusted addresses, and names bad values', () => {
+    expect(loadConfig({}).authThrottle).toMatchObject({
+      freeAttempts: 3,
+      baseDelayMs: 1000,
+      maxDelayMs: 60_000,
+      windowMs: 900_000,
+      addressFailures: 20,
+      addressWindowMs: 60_000,
+      addressBlockMs: 300_000,
+    });
+    const config = loadConfig({
+      AUTH_THROTTLE_ADDRESS_FAILURES: '50',
+      AUTH_THROTTLE_ADDRESS_BLOCK: '3600',
+      AUTH_THROTTLE_EXEMPT: '127.0.0.1, 10.0.0.0/8',
+    });
+    expect(config.authThrottle).toMatchObject({ addressFailures: 50, addressBlockMs: 3_600_000 });
+    expect(config.authThrottle.exempt.has('10.9.8.7')).toBe(true);
+    expect(config.authThrottle.exempt.has('192.0.2.1')).toBe(false);
+    const attempt = () => loadConfig({ AUTH_THROTTLE_EXEMPT: 'office', AUTH_THROTTLE_ADDRESS_FAILURES: '0' });
+    expect(attempt).toThrow(/AUTH_THROTTLE_EXEMPT must list IP addresses or CIDR ranges/);
+    expect(attempt).toThrow(/AUTH_THROTTLE_ADDRESS_FAILURES must be an integer from 1/);
+  });
 });

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type AnyModule, resolveSettings } from '@strom/core';
+import { type AddressList, type AnyModule, bindModule, resolveSettings, setting } from '@strom/core';
 import { defaultModules } from '@strom/modules';
 import type { StorageOptions } from '@strom/storage';
 
@@ -36,6 +36,18 @@ export interface Config {
   maxStanzaBytes: number;
   pingIntervalMs: number;
   deadPeerTimeoutMs: number;
+  /**
+   * Time a connection has to log in (authenticate and bind) from when it connects, or from its last
+   * in-band registration request; also the time allowed for an HTTP request's headers and a TLS
+   * handshake, so upgrades that never complete are dropped too.
+   */
+  authTimeoutMs: number;
+  /** Open client connections on this node, WebSocket and TCP together (0: no limit). */
+  maxConnections: number;
+  /** Open client connections from one address (an IPv6 /64); 0: no limit. */
+  maxConnectionsPerAddress: number;
+  /** New client connections per second from one address (an IPv6 /64); 0: no limit. */
+  connectionRatePerAddress: number;
   shutdownRedirectUrl: string | undefined;
   adminSocket: string;
   tlsCertFile: string | undefined;
@@ -55,7 +67,39 @@ export interface Config {
   publicUrl: string | undefined;
   webClient: boolean;
   webClientPath: string;
+  /** Failed-login throttling (`AUTH_THROTTLE_*`); shared through Redis when `REDIS_URL` is set. */
+  authThrottle: AuthThrottleConfig;
 }
+
+export interface AuthThrottleConfig {
+  /** Failures of one account from one address before its logins from there are delayed. */
+  freeAttempts: number;
+  /** Delay after the first failure beyond the free ones; it doubles with each further failure. */
+  baseDelayMs: number;
+  /** Longest delay for one account from one address. */
+  maxDelayMs: number;
+  /** How long an account's failures from one address are remembered after the latest. */
+  windowMs: number;
+  /** Failures from one address, for any accounts, within `addressWindowMs` that block it. */
+  addressFailures: number;
+  addressWindowMs: number;
+  /** How long a blocked address is refused. */
+  addressBlockMs: number;
+  /** Addresses and ranges the per-address limit does not apply to. */
+  exempt: AddressList;
+}
+
+/** `AUTH_THROTTLE_*`: read like module settings, so bad values are reported the same way. */
+const AUTH_THROTTLE_SETTINGS = {
+  freeAttempts: setting.int('AUTH_THROTTLE_FREE_ATTEMPTS', 3, 0, 1000),
+  baseDelay: setting.int('AUTH_THROTTLE_BASE_DELAY', 1, 1, 3600),
+  maxDelay: setting.int('AUTH_THROTTLE_MAX_DELAY', 60, 1, 86_400),
+  window: setting.int('AUTH_THROTTLE_WINDOW', 900, 1, 86_400),
+  addressFailures: setting.int('AUTH_THROTTLE_ADDRESS_FAILURES', 20, 1, 1_000_000),
+  addressWindow: setting.int('AUTH_THROTTLE_ADDRESS_WINDOW', 60, 1, 86_400),
+  addressBlock: setting.int('AUTH_THROTTLE_ADDRESS_BLOCK', 300, 1, 86_400),
+  exempt: setting.addresses('AUTH_THROTTLE_EXEMPT'),
+};
 
 export class ConfigError extends Error {}
 
@@ -157,10 +201,13 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
     );
   }
 
+  const throttle = resolveSettings(AUTH_THROTTLE_SETTINGS, env, errors);
+
   // Module settings are checked here too, so every bad value is reported at once, before start.
   // Two modules may read one variable: each bad value is named once.
   const moduleErrors: string[] = [];
-  for (const module of modules) resolveSettings(module.settings ?? {}, env, moduleErrors);
+  // The bind module is one of the server's own stream modules (MAX_SESSIONS_PER_ACCOUNT).
+  for (const module of [bindModule, ...modules]) resolveSettings(module.settings ?? {}, env, moduleErrors);
   for (const error of new Set(moduleErrors)) errors.push(error);
 
   const config: Config = {
@@ -184,6 +231,11 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
     maxStanzaBytes: int('MAX_STANZA_SIZE', 262_144, 1024, 16 * 1024 * 1024),
     pingIntervalMs,
     deadPeerTimeoutMs: int('DEAD_PEER_TIMEOUT', 30, 1, 3600) * 1000,
+    authTimeoutMs: int('AUTH_TIMEOUT', 30, 1, 3600) * 1000,
+    // Generous per address: a university or company NAT puts thousands of honest users behind one.
+    maxConnections: int('MAX_CONNECTIONS', 50_000, 0, 10_000_000),
+    maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 1000, 0, 10_000_000),
+    connectionRatePerAddress: int('CONNECTION_RATE_PER_ADDRESS', 50, 0, 1_000_000),
     shutdownRedirectUrl: url('SHUTDOWN_REDIRECT_URL', ['ws:', 'wss:']),
     adminSocket: path.resolve(str('ADMIN_SOCKET', path.join(dataDir, 'admin.sock'))),
     tlsCertFile,
@@ -198,6 +250,16 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
     webClient: bool('WEB_CLIENT', true),
     webClientPath: urlPath('WEB_CLIENT_PATH', '/'),
+    authThrottle: {
+      freeAttempts: throttle.freeAttempts,
+      baseDelayMs: throttle.baseDelay * 1000,
+      maxDelayMs: throttle.maxDelay * 1000,
+      windowMs: throttle.window * 1000,
+      addressFailures: throttle.addressFailures,
+      addressWindowMs: throttle.addressWindow * 1000,
+      addressBlockMs: throttle.addressBlock * 1000,
+      exempt: throttle.exempt,
+    },
   };
   if (errors.length > 0) throw new ConfigError(`Invalid configuration:\n  - ${errors.join('\n  - ')}`);
   return config;

@@ -9,6 +9,12 @@ export {
   type InProcessOptions,
 } from './in-process.js';
 export { createRedisCluster, RedisCluster, type RedisClusterOptions } from './redis.js';
+export {
+  RedisThrottleStore,
+  type RedisThrottleStoreOptions,
+  type SharedCount,
+  type SharedCountRule,
+} from './redis-throttle-store.js';
 export type {
   Cluster,
   ClusterLog,

@@ -1,5 +1,6 @@
 /** A session directory entry: where one resource is online and how it takes part in presence. */
 export type { SessionEntry } from '@strom/cluster';
+export { AddressList, networkKey } from './addresses.js';
 export {
   AccountError,
   type AccountProblem,

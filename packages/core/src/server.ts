@@ -1,9 +1,10 @@
 import type { Cluster, Envelope, SessionEntry } from '@strom/cluster';
 import { JID } from '@strom/jid';
-import { AuthThrottle } from '@strom/sasl';
+import { AuthThrottle, type AuthThrottleOptions } from '@strom/sasl';
 import type { Storage } from '@strom/storage';
 import { DEFAULT_LIMITS, type Element, type XmlLimits } from '@strom/xml';
 import { AccountError, changePassword, createAccount, normalizeUsername } from './accounts.js';
+import type { AddressList } from './addresses.js';
 import type { AnyModule, ModuleContext } from './context.js';
 import { StreamError } from './errors.js';
 import { CoreEvents } from './events.js';
@@ -33,7 +34,11 @@ export interface ServerOptions {
   env?: Env;
   /** Offer SASL PLAIN on secure transports (default true). */
   allowPlain?: boolean;
-  authThrottle?: ConstructorParameters<typeof AuthThrottle>[0];
+  /**
+   * Failed-login throttling: its limits, where counts live (default: this process; a Redis store
+   * shares them between nodes) and the addresses exempt from the per-address limit.
+   */
+  authThrottle?: AuthThrottleOptions & { exempt?: AddressList };
   /** Time allowed for a server-originated IQ to be answered. */
   iqTimeoutMs?: number;
 }
@@ -80,7 +85,18 @@ export class XmppServer implements SessionHost {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.hosts = new HostTable(this.domain);
     this.iqs = new IqTracker(options.iqTimeoutMs ?? 30_000);
-    this.authThrottle = new AuthThrottle(options.authThrottle);
+    const { exempt: _exempt, ...throttle } = options.authThrottle ?? {};
+    let storeOutage = false;
+    this.authThrottle = new AuthThrottle({
+      // One line per outage: the throttle counts on this node alone until the store answers again.
+      onStoreError: (err) => {
+        if (storeOutage) return;
+        storeOutage = true;
+        this.log.warn({ err }, 'login throttle store unreachable; counting on this node only');
+        setTimeout(() => (storeOutage = false), 60_000).unref();
+      },
+      ...throttle,
+    });
     this.registry = new ModuleRegistry(this.log);
     this.local = new LocalSessions(this.cluster, (stanza, to) => this.router.undeliverable(stanza, to));
     this.router = new Router({
@@ -101,7 +117,11 @@ export class XmppServer implements SessionHost {
   private modules(): AnyModule[] {
     const configured = this.options.modules ?? [];
     const stream: AnyModule[] = [
-      saslModule({ allowPlain: this.options.allowPlain ?? true, throttle: this.authThrottle }),
+      saslModule({
+        allowPlain: this.options.allowPlain ?? true,
+        throttle: this.authThrottle,
+        ...(this.options.authThrottle?.exempt ? { exempt: this.options.authThrottle.exempt } : {}),
+      }),
       bindModule,
     ];
     const names = new Set(configured.map((module) => module.name));
@@ -340,5 +360,6 @@ export class XmppServer implements SessionHost {
     while (this.endings.size > 0) await Promise.allSettled([...this.endings]);
     this.iqs.rejectAll('server stopping');
     await this.cluster.close();
+    await this.authThrottle.close();
   }
 }

@@ -1,3 +1,5 @@
+import { AddressList } from './addresses.js';
+
 /**
  * Module settings: each module declares the environment variables it reads, with defaults and
  * bounds, next to its code. The server resolves them once at start and reports every bad value by
@@ -59,6 +61,23 @@ export const setting = {
   },
   string(env: string, fallback: string, describe = ''): Setting<string> {
     return { env, describe, fallback, parse: (raw) => ({ value: raw }) };
+  },
+  /** Comma-separated IP addresses and CIDR ranges (empty by default). */
+  addresses(env: string, describe = ''): Setting<AddressList> {
+    return {
+      env,
+      describe,
+      fallback: AddressList.EMPTY,
+      parse(raw) {
+        const parsed = AddressList.parse(raw);
+        if ('error' in parsed) {
+          return {
+            error: `${env} must list IP addresses or CIDR ranges, separated by commas (${parsed.error})`,
+          };
+        }
+        return { value: parsed.list };
+      },
+    };
   },
 };
 

@@ -4,12 +4,20 @@ import { decodeUtf8 } from './encoding.js';
 import { SaslError } from './errors.js';
 import { type CredentialLookup, lookupCredentials, type SaslMechanism, type SaslStep } from './mechanism.js';
 
+export interface PlainOptions {
+  /** Key for the decoy credentials of unknown users; every node of a deployment passes the same. */
+  decoySecret?: Buffer;
+}
+
 /** Server side of PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`. */
 export class PlainMechanism implements SaslMechanism {
   readonly name = 'PLAIN';
   private state: 'initial' | 'sent-empty-challenge' | 'finished' = 'initial';
 
-  constructor(private readonly lookup: CredentialLookup) {}
+  constructor(
+    private readonly lookup: CredentialLookup,
+    private readonly opts: PlainOptions = {},
+  ) {}
 
   async step(input: Buffer): Promise<SaslStep> {
     const state = this.state;
@@ -31,11 +39,12 @@ export class PlainMechanism implements SaslMechanism {
 
     const stored = await lookupCredentials(this.lookup, username);
     // Unknown users pay for the same key derivation, so response time does not reveal them.
-    const matches = await verifyPassword(stored ?? decoyCredentials(username), password).catch(
-      (cause: unknown) => {
-        throw new SaslError('temporary-auth-failure', 'stored credentials are unusable', { cause });
-      },
-    );
+    const matches = await verifyPassword(
+      stored ?? decoyCredentials(username, this.opts.decoySecret),
+      password,
+    ).catch((cause: unknown) => {
+      throw new SaslError('temporary-auth-failure', 'stored credentials are unusable', { cause });
+    });
     if (!matches || stored === undefined) throw new SaslError('not-authorized');
     return { type: 'success', username, ...(authzid !== '' && { authzid }) };
   }

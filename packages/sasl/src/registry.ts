@@ -17,7 +17,7 @@ export function createMechanism(
     case 'SCRAM-SHA-1':
       return new ScramServerMechanism('SHA-1', lookup, opts);
     case 'PLAIN':
-      return new PlainMechanism(lookup);
+      return new PlainMechanism(lookup, opts.decoySecret ? { decoySecret: opts.decoySecret } : {});
     default:
       return undefined;
   }

@@ -12,6 +12,11 @@ export interface ScramServerOptions {
   nonceBytes?: number;
   /** Replaces the random server nonce; for reproducing fixed test vectors. */
   generateNonce?: () => string;
+  /**
+   * Key for the decoy credentials of unknown users. Every node of a deployment must pass the same,
+   * so an unknown name gets the same salt everywhere (as a real account does).
+   */
+  decoySecret?: Buffer;
 }
 
 const DEFAULT_NONCE_BYTES = 18;
@@ -91,7 +96,7 @@ export class ScramServerMechanism implements SaslMechanism {
       throw new SaslError('invalid-authzid', 'authorization identity differs from the username');
     }
     const stored = await lookupCredentials(this.lookup, message.username);
-    const creds = stored ?? decoyCredentials(message.username);
+    const creds = stored ?? decoyCredentials(message.username, this.opts.decoySecret);
     const { storedKey, serverKey } = keysFor(this.hash, creds);
     const salt = Buffer.from(creds.salt, 'base64').toString('base64');
     const nonce = message.nonce + this.serverNonce();

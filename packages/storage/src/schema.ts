@@ -118,6 +118,18 @@ export const blockedJids = pgTable(
   (table) => [primaryKey({ columns: [table.owner, table.jid] })],
 );
 
+/**
+ * Secrets every node of one deployment shares, created once by whichever node asks first: e.g. the key
+ * that decoy SCRAM salts for unknown usernames are derived from, so all nodes answer alike. Nothing
+ * here is about a user.
+ */
+export const serverSecrets = pgTable('server_secrets', {
+  name: text('name').primaryKey(),
+  // Base64.
+  value: text('value').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
 /** Every table Strom keeps, for checks that nothing about a deleted user is left behind. */
 export const ALL_TABLES = {
   accounts,

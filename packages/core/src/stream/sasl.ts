@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { JidMalformedError, normalizeLocalpart } from '@strom/jid';
 import {
   AuthThrottle,
@@ -6,9 +7,12 @@ import {
   SaslError,
   type SaslMechanism,
   SCRAM_MECHANISMS,
+  type ThrottleKeys,
 } from '@strom/sasl';
+import { sharedSecret } from '@strom/storage';
 import { xml } from '@strom/xml';
 import { normalizeUsername } from '../accounts.js';
+import { AddressList, networkKey } from '../addresses.js';
 import { defineModule, type ModuleContext } from '../context.js';
 import { StreamError } from '../errors.js';
 import { NS } from '../namespaces.js';
@@ -21,7 +25,12 @@ export interface SaslOptions {
   allowPlain?: boolean;
   /** Failed-login throttle (default: a fresh one with default limits). */
   throttle?: AuthThrottle;
+  /** Addresses the per-address limit does not apply to (the per-account-and-address backoff still does). */
+  exempt?: AddressList;
 }
+
+/** The storage row every node reads the SASL secret from (decoy salts, throttle keys). */
+export const SASL_SECRET = 'sasl';
 
 /** One stream's SASL exchange. */
 interface Exchange {
@@ -34,14 +43,22 @@ interface Exchange {
 /**
  * RFC 6120 §6 SASL authentication, as a module of the stream's pre-auth stage: SCRAM-SHA-256 and
  * SCRAM-SHA-1 from stored keys, PLAIN only on secure channels, failures throttled per account and
- * per address, and the stream ended after three failures.
+ * address and per address (`AuthThrottle`), and the stream ended after three failures.
  */
 export function saslModule(options: SaslOptions = {}) {
   const allowPlain = options.allowPlain ?? true;
   return defineModule({
     name: 'sasl',
-    setup(ctx) {
+    async setup(ctx) {
       const throttle = options.throttle ?? new AuthThrottle();
+      const exempt = options.exempt ?? AddressList.EMPTY;
+      // One secret for the whole deployment, so every node derives the same decoy salt for an unknown
+      // name (a per-node one would tell real accounts from unknown ones) and the same throttle keys.
+      const secret = await sharedSecret(ctx.storage, SASL_SECRET);
+      const decoySecret = derive(secret, 'decoy-credentials');
+      const keySecret = derive(secret, 'throttle-keys');
+      // Throttle keys are hashed: a shared store (Redis) never holds account names or addresses.
+      const opaque = (text: string) => derive(keySecret, text).toString('base64url').slice(0, 24);
       const mechanisms = (secure: boolean) =>
         secure && allowPlain ? [...SCRAM_MECHANISMS, 'PLAIN'] : [...SCRAM_MECHANISMS];
 
@@ -75,12 +92,15 @@ export function saslModule(options: SaslOptions = {}) {
         }
       };
 
-      const throttleKeys = (session: ClientSession): string[] => {
-        const keys: string[] = [];
-        const hint = exchangeOf(session).usernameHint;
-        if (hint) keys.push(`user:${hint}`);
-        if (session.transport.remoteAddress) keys.push(`addr:${session.transport.remoteAddress}`);
-        return keys;
+      const throttleKeys = (session: ClientSession): ThrottleKeys => {
+        const address = session.transport.remoteAddress;
+        const network = networkKey(address);
+        const hint = exchangeOf(session).usernameHint ?? '';
+        return {
+          pair: opaque(`pair\0${hint}\0${network}`),
+          // Unknown addresses (in-process transports) and trusted ones have no address limit.
+          address: address === undefined || exempt.has(address) ? undefined : opaque(`addr\0${network}`),
+        };
       };
 
       const step = async (session: ClientSession, payload: string): Promise<void> => {
@@ -95,7 +115,8 @@ export function saslModule(options: SaslOptions = {}) {
         }
         if (exchange.usernameHint === undefined) {
           exchange.usernameHint = usernameHint(exchange.mechanismName, input);
-          const wait = throttle.check(throttleKeys(session));
+          const wait = await throttle.check(throttleKeys(session));
+          if (session.state === 'closed') return;
           if (wait > 0) {
             exchange.mechanism = undefined;
             return failure(
@@ -121,8 +142,9 @@ export function saslModule(options: SaslOptions = {}) {
             throw new SaslError('invalid-authzid');
           }
           exchange.mechanism = undefined;
-          // Only the account's counter resets: one valid login must not clear an address's failures.
-          throttle.succeed(throttleKeys(session).filter((key) => key.startsWith('user:')));
+          // Only this account's failures from this address are forgiven, not the address's.
+          await throttle.succeeded(throttleKeys(session));
+          if (ended(session)) return;
           session.authenticated(username);
           session.sendNonza(
             xml('success', { xmlns: NS.sasl }, result.data ? result.data.toString('base64') : undefined),
@@ -130,11 +152,13 @@ export function saslModule(options: SaslOptions = {}) {
         } catch (err) {
           exchange.mechanism = undefined;
           if (err instanceof SaslError) {
-            if (err.condition === 'not-authorized') throttle.fail(throttleKeys(session));
+            if (err.condition === 'not-authorized') await throttle.failed(throttleKeys(session));
+            if (ended(session)) return;
             return failure(session, err.condition);
           }
           if (err instanceof JidMalformedError) {
-            throttle.fail(throttleKeys(session));
+            await throttle.failed(throttleKeys(session));
+            if (ended(session)) return;
             return failure(session, 'not-authorized');
           }
           throw err;
@@ -146,7 +170,9 @@ export function saslModule(options: SaslOptions = {}) {
         if (!mechanisms(session.transport.secure).includes(name)) {
           return failure(session, name === 'PLAIN' ? 'encryption-required' : 'invalid-mechanism');
         }
-        const mechanism = createMechanism(name, (username) => lookupCredentials(ctx, username));
+        const mechanism = createMechanism(name, (username) => lookupCredentials(ctx, username), {
+          decoySecret,
+        });
         if (!mechanism) return failure(session, 'invalid-mechanism');
         const exchange = exchangeOf(session);
         exchange.mechanism = mechanism;
@@ -193,4 +219,13 @@ function usernameHint(mechanism: string, initial: Buffer): string | undefined {
   } catch {
     return raw.toLowerCase();
   }
+}
+
+/** Whether the stream ended while a step waited (a function, so no earlier check narrows it). */
+function ended(session: ClientSession): boolean {
+  return session.state === 'closed';
+}
+
+function derive(key: Buffer, label: string): Buffer {
+  return createHmac('sha256', key).update(label).digest();
 }
