@@ -1,6 +1,7 @@
 import type { AnyModule } from '@strom/core';
 import { blockingModule } from './blocking.js';
 import { carbonsModule } from './carbons/index.js';
+import { csiModule } from './csi/index.js';
 import { discoModule } from './disco.js';
 import { lastActivityModule } from './last-activity.js';
 import { messageModule } from './message/index.js';
@@ -11,6 +12,7 @@ import { presenceModule } from './presence/index.js';
 import { privateStorageModule } from './private-storage/index.js';
 import { registerModule } from './register.js';
 import { rosterModule, subscriptionModule } from './roster/index.js';
+import { streamManagementModule } from './stream-management/index.js';
 import { timeModule } from './time.js';
 import { vcardModule } from './vcard.js';
 import { versionModule } from './version.js';
@@ -31,6 +33,7 @@ export {
   presenceTargets,
 } from './blocking.js';
 export { carbonEligible, carbonsModule, NS_CARBONS, NS_FORWARD, wrapCarbon } from './carbons/index.js';
+export { bareOf, csiModule, HeldStanzas, holdKey, NS_CSI } from './csi/index.js';
 export { discoModule, NS_DISCO_INFO, NS_DISCO_ITEMS } from './disco.js';
 export { lastActivityModule, lastSeen, NS_LAST_ACTIVITY, secondsBetween } from './last-activity.js';
 export {
@@ -91,6 +94,16 @@ export {
   rosterModule,
   subscriptionModule,
 } from './roster/index.js';
+export {
+  ACK_REQUEST_THRESHOLD,
+  type AckResult,
+  COUNTER_MODULUS,
+  HandledCountTooHigh,
+  NS_SM,
+  streamManagementModule,
+  streamResumed,
+  UnackedQueue,
+} from './stream-management/index.js';
 export { NS_TIME, timeModule, xmppDateTime } from './time.js';
 export {
   avatarHashOf,
@@ -125,5 +138,7 @@ export function defaultModules(): AnyModule[] {
     pepModule,
     versionModule,
     registerModule,
+    streamManagementModule,
+    csiModule,
   ];
 }

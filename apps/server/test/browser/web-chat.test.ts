@@ -112,12 +112,26 @@ describe.each(STORAGE_KINDS)('web chat in Chromium (%s)', (storage) => {
     for (const text of ['Hello Carol, Bob here', 'Hi Bob, typed in a browser']) {
       await expect.poll(() => ui.storedLocally(text), { timeout: UI_TIMEOUT }).toBe(true);
     }
+    const carolSessions = () =>
+      [...server.strom.xmpp.sessions.keys()].filter((jid) => jid.startsWith(`${carol}/`));
+    const [session] = carolSessions();
+    const connection = server.strom.xmpp.sessions.get(session!)!.transport;
     bob.inbox.all.splice(0);
     await ui.page.reload();
     await ui.waitForChat();
-    // The server saw the old session leave and a new one log in (without the password being stored).
-    await bob.inbox.waitFor(presenceFrom(carol, 'unavailable'), UI_TIMEOUT, 'old session gone');
-    await bob.inbox.waitFor(presenceFrom(carol), UI_TIMEOUT, 'new session available');
+    // Converse resumes its stream after the reload (XEP-0198): the same session now reads the new
+    // page's connection, so bob saw carol neither leave nor come back.
+    await expect
+      .poll(
+        () => {
+          const resumed = server.strom.xmpp.sessions.get(session!);
+          return resumed?.state === 'active' && resumed.transport !== connection;
+        },
+        { timeout: UI_TIMEOUT },
+      )
+      .toBe(true);
+    expect(carolSessions()).toEqual([session]);
+    expect(await bob.inbox.nothing(presenceFrom(carol, 'unavailable'))).toBe(true);
     await ui.waitForOpenChat(bobJid, UI_TIMEOUT);
     await ui.messages(bobJid).filter({ hasText: 'Hello Carol, Bob here' }).waitFor({ timeout: UI_TIMEOUT });
     await ui
