@@ -1,5 +1,10 @@
-import { RegistrationThrottle, throttleKey } from '@strom/modules';
+import { CoreEvents, defineModule } from '@strom/core';
+import { defaultModules, RegistrationThrottle, throttleKey } from '@strom/modules';
+import { createTestStorage } from '@strom/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Strom, startStrom } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
 import { connectClient, RawClient, STORAGE_KINDS, startTestServer, type TestServer } from './harness.js';
 import { discoFeatures, storeMutualSubscription } from './im-helpers.js';
 import { POLL } from './message-helpers.js';
@@ -134,6 +139,24 @@ describe.each(STORAGE_KINDS)('in-band registration (%s)', (storage) => {
     const other = await AddressedStream.open(server, nextAddress());
     expect(await other.stream.iq('t3', 'set', registration('burst3', 'secret'))).toContain('type="result"');
     other.stream.close();
+  });
+
+  it('answers conflict for a taken name even from a network that reached its limit, without counting it', async () => {
+    await server.addUser('olga');
+    const address = nextAddress();
+    const first = await AddressedStream.open(server, address);
+    expect(await first.stream.iq('c1', 'set', registration('fresh1', 'secret'))).toContain('type="result"');
+    first.stream.close();
+
+    // The network must now wait (REGISTRATION_INTERVAL), yet a taken name still gets its answer.
+    const second = await AddressedStream.open(server, address);
+    for (let i = 0; i < 3; i++) {
+      const taken = await second.stream.iq(`c2-${i}`, 'set', registration('olga', 'other'));
+      expect(hasCondition(taken, 'conflict'), taken).toBe(true);
+    }
+    const limited = await second.stream.iq('c3', 'set', registration('fresh2', 'secret'));
+    expect(hasCondition(limited, 'resource-constraint'), limited).toBe(true);
+    second.stream.close();
   });
 
   it('answers a removal request before login with unexpected-request', async () => {
@@ -313,6 +336,136 @@ describe('registration when closed', () => {
   });
 });
 
+describe('account removal while the rest of the deletion is still under way', () => {
+  let strom: Strom;
+  let wsUrl: string;
+  // Holds the deletion where modules tell contacts, the step that used to come after the result.
+  let release: () => void = () => {};
+  let held: Promise<void> = Promise.resolve();
+  const holdDeletion = defineModule({
+    name: 'hold-deletion',
+    setup(ctx) {
+      ctx.on(CoreEvents.accountDeleted, () => held, 1000);
+    },
+  });
+  beforeAll(async () => {
+    const config = loadConfig(
+      {
+        XMPP_DOMAIN: 'localhost',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        DATA_DIR: '/nonexistent',
+      },
+      [...defaultModules(), holdDeletion],
+    );
+    strom = await startStrom(config, {
+      storage: await createTestStorage('pglite'),
+      adminSocket: false,
+      logger: createLogger('silent'),
+    });
+    wsUrl = `ws://127.0.0.1:${strom.port()}/xmpp-websocket`;
+  });
+  afterAll(() => strom.stop());
+
+  it('confirms a removal only once the old password no longer logs in, on any connection', async () => {
+    await strom.xmpp.createAccount('paul', 'paulpass');
+    held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const requester = await RawClient.connect(wsUrl);
+    await requester.login('paul', 'paulpass', 'phone');
+    requester.send(
+      `<iq xmlns="jabber:client" type="set" id="unreg3"><query xmlns="${NS_REGISTER}"><remove/></query></iq>`,
+    );
+    expect(await requester.next('id="unreg3"')).toContain('type="result"');
+
+    // The sessions have not ended yet and the rows are still there, but the password is dead.
+    const eager = await RawClient.connect(wsUrl);
+    await eager.open();
+    eager.send(
+      `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">${Buffer.from('\0paul\0paulpass').toString('base64')}</auth>`,
+    );
+    expect(await eager.next(/<(failure|success)/)).toContain('<not-authorized/>');
+    eager.close();
+    expect(requester.closeCode).toBeUndefined();
+
+    release();
+    await requester.closed;
+    await expect.poll(() => strom.storage.accounts.exists('paul'), POLL).toBe(false);
+  });
+});
+
+describe('registration limits (REGISTRATION_LIMIT, REGISTRATION_INTERVAL, REGISTRATION_EXEMPT)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      env: { REGISTRATION_LIMIT: '3', REGISTRATION_INTERVAL: '0', REGISTRATION_EXEMPT: '127.9.0.0/16' },
+    });
+  });
+  afterAll(() => server.stop());
+
+  /** Five registrations sent at once from one address, each on its own stream; the replies. */
+  async function burst(address: string, prefix: string): Promise<string[]> {
+    const streams = await Promise.all(
+      Array.from({ length: 5 }, () => AddressedStream.open(server, address).then(({ stream }) => stream)),
+    );
+    const replies = await Promise.all(
+      streams.map((stream, i) => stream.iq(`${prefix}${i}`, 'set', registration(`${prefix}${i}`, 'secret'))),
+    );
+    for (const stream of streams) stream.close();
+    return replies;
+  }
+
+  it('lets exactly the limit through when five registrations race from one address', async () => {
+    const replies = await burst(nextAddress(), 'race');
+    expect(replies.filter((r) => r.includes('type="result"'))).toHaveLength(3);
+    const refused = replies.filter((r) => hasCondition(r, 'resource-constraint'));
+    expect(refused).toHaveLength(2);
+    let created = 0;
+    for (let i = 0; i < 5; i++) if (await server.strom.storage.accounts.exists(`race${i}`)) created++;
+    expect(created).toBe(3);
+  });
+
+  it('gives a slot back when the registration fails', async () => {
+    const address = nextAddress();
+    const { stream } = await AddressedStream.open(server, address);
+    const bad = await stream.iq('gb1', 'set', registration('bad name', 'secret'));
+    expect(hasCondition(bad, 'jid-malformed'), bad).toBe(true);
+    stream.close();
+    const replies = await burst(address, 'back');
+    expect(replies.filter((r) => r.includes('type="result"'))).toHaveLength(3);
+  });
+
+  it('does not limit an exempt address', async () => {
+    const replies = await burst('127.9.0.1', 'exempt');
+    expect(replies.filter((r) => r.includes('type="result"'))).toHaveLength(5);
+    expect(await burst('127.9.0.1', 'exemptagain')).toSatisfy((r: string[]) =>
+      r.every((reply) => reply.includes('type="result"')),
+    );
+  });
+});
+
+describe('registration with the default limits', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it('lets one of five racing registrations through (ten seconds apart per address)', async () => {
+    const address = nextAddress();
+    const streams = await Promise.all(
+      Array.from({ length: 5 }, () => AddressedStream.open(server, address).then(({ stream }) => stream)),
+    );
+    const replies = await Promise.all(
+      streams.map((stream, i) => stream.iq(`d${i}`, 'set', registration(`default${i}`, 'secret'))),
+    );
+    for (const stream of streams) stream.close();
+    expect(replies.filter((r) => r.includes('type="result"'))).toHaveLength(1);
+  });
+});
+
 describe('registration throttle', () => {
   const HOUR = 3_600_000;
 
@@ -339,6 +492,17 @@ describe('registration throttle', () => {
       throttle.recordAttempt('a', 10 + i);
     }
     expect(throttle.check('a', 20)).toBe(10 + HOUR - 20);
+  });
+
+  it('takes a slot in the same step as the check, and gives it back on cancel', () => {
+    const throttle = new RegistrationThrottle({ maxPerWindow: 2, minIntervalMs: 0 });
+    const first = throttle.reserve('a', 100);
+    const second = throttle.reserve('a', 100);
+    expect(typeof first).toBe('object');
+    expect(typeof second).toBe('object');
+    expect(throttle.reserve('a', 100)).toBe(HOUR);
+    (second as { cancel(): void }).cancel();
+    expect(typeof throttle.reserve('a', 101)).toBe('object');
   });
 
   it('forgets an address once its window has passed', () => {

@@ -78,8 +78,17 @@ export interface SessionDirectory {
 export interface AccountService {
   create(username: string, password: string): Promise<string>;
   changePassword(username: string, password: string): Promise<void>;
-  /** Tells modules (contacts are notified), ends the account's sessions everywhere, then removes its rows. */
-  delete(username: string): Promise<void>;
+  /**
+   * Locks the account (no login succeeds from then on, on any node), runs `onLocked` (where XEP-0077
+   * sends its result), tells modules (contacts are notified), ends the account's sessions
+   * everywhere, then removes its rows.
+   */
+  delete(username: string, options?: AccountDeletionOptions): Promise<void>;
+}
+
+export interface AccountDeletionOptions {
+  /** Runs once no login with the account's credentials can succeed any more, before its sessions end. */
+  onLocked?: () => Promise<void>;
 }
 
 /** What disco needs to tell the truth about the loaded modules. */

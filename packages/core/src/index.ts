@@ -9,6 +9,7 @@ export {
   normalizeUsername,
 } from './accounts.js';
 export {
+  type AccountDeletionOptions,
   type AccountService,
   type AnyModule,
   type DeliveryItem,

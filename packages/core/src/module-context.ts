@@ -42,7 +42,7 @@ export function createModuleContext(server: XmppServer, module: string, links: C
     accounts: {
       create: (username, password) => server.createAccount(username, password),
       changePassword: (username, password) => server.changePassword(username, password),
-      delete: (username) => server.deleteAccount(username),
+      delete: (username, options) => server.deleteAccount(username, options),
     },
     disco: {
       serverFeatures: () => [...registry.serverFeatures].sort(),

@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Envelope, SessionEntry } from '@strom/cluster';
 import { JID } from '@strom/jid';
-import { AuthThrottle, type AuthThrottleOptions } from '@strom/sasl';
-import type { Storage } from '@strom/storage';
+import { AuthThrottle, type AuthThrottleOptions, DEFAULT_ITERATIONS } from '@strom/sasl';
+import type { Storage, StoredCredentials } from '@strom/storage';
 import { DEFAULT_LIMITS, type Element, type XmlLimits } from '@strom/xml';
 import { AccountError, changePassword, createAccount, normalizeUsername } from './accounts.js';
 import type { AddressList } from './addresses.js';
-import type { AnyModule, ModuleContext } from './context.js';
+import type { AccountDeletionOptions, AnyModule, ModuleContext } from './context.js';
 import { StreamError } from './errors.js';
 import { CoreEvents } from './events.js';
 import { HostTable } from './hosts.js';
@@ -45,6 +46,20 @@ export interface ServerOptions {
 
 /** How long account deletion waits for the account's sessions on other nodes to end. */
 const ACCOUNT_DELETION_WAIT_MS = 5000;
+
+/**
+ * Credentials for an account being deleted: random keys (a stored key is a hash output, so no
+ * password leads to a random one) under a fresh salt.
+ */
+function lockedCredentials(): StoredCredentials {
+  const random = (bytes: number) => randomBytes(bytes).toString('base64');
+  return {
+    salt: random(16),
+    iterations: DEFAULT_ITERATIONS,
+    'SHA-1': { storedKey: random(20), serverKey: random(20) },
+    'SHA-256': { storedKey: random(32), serverKey: random(32) },
+  };
+}
 
 /** Cluster messages the core sends for modules' broadcasts carry this prefix before the module name. */
 const MODULE_MESSAGE = 'module:';
@@ -303,16 +318,33 @@ export class XmppServer implements SessionHost {
   }
 
   /**
-   * Removes an account and everything stored about it. Modules first tell contacts (unsubscribe,
-   * unsubscribed), then every session of the account ends, then the rows go in one transaction.
+   * Removes an account and everything stored about it. First its credentials are replaced by keys
+   * no password matches, so from then on no login succeeds on any node (`onLocked` runs here: the
+   * account is as good as gone). Then modules tell contacts (unsubscribe, unsubscribed), every
+   * session of the account ends, and the rows go in one transaction.
    */
-  async deleteAccount(username: string): Promise<void> {
+  async deleteAccount(username: string, options: AccountDeletionOptions = {}): Promise<void> {
     const local = normalizeUsername(username, this.domain);
-    if (!(await this.storage.accounts.exists(local))) {
+    if (!(await this.storage.accounts.setCredentials(local, lockedCredentials()))) {
       throw new AccountError('not-found', `There is no account ${local}@${this.domain}`);
     }
+    await options.onLocked?.();
     const jid = JID.of(local, this.domain);
     await this.registry.fire(CoreEvents.accountDeleted, { username: local, jid });
+    await this.endSessionsOf(jid);
+    // Sessions on other nodes end asynchronously; their unavailable presence needs the roster, so
+    // the rows go only once the directory shows no session left (or after a bounded wait).
+    const deadline = Date.now() + ACCOUNT_DELETION_WAIT_MS;
+    while ((await this.resources(jid)).length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await this.storage.accounts.delete(local);
+    // A login that had read the old keys just before the lock may have bound since: end it too.
+    await this.endSessionsOf(jid);
+  }
+
+  /** Ends every session of an account, here and on other nodes, with `not-authorized`. */
+  private async endSessionsOf(jid: JID): Promise<void> {
     for (const entry of await this.resources(jid)) {
       const session = this.local.byJid.get(entry.jid);
       if (session) session.fail(new StreamError('not-authorized', 'The account was removed'));
@@ -321,13 +353,6 @@ export class XmppServer implements SessionHost {
       }
     }
     while (this.endings.size > 0) await Promise.allSettled([...this.endings]);
-    // Sessions on other nodes end asynchronously; their unavailable presence needs the roster, so
-    // the rows go only once the directory shows no session left (or after a bounded wait).
-    const deadline = Date.now() + ACCOUNT_DELETION_WAIT_MS;
-    while ((await this.resources(jid)).length > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await this.storage.accounts.delete(local);
   }
 
   /** Whether storage and the cluster link are usable (readiness). */

@@ -6,6 +6,8 @@ import {
   errorReply,
   iqEventName,
   iqResult,
+  networkKey,
+  normalizeUsername,
   StanzaError,
   type StanzaEvent,
   type StreamIqEvent,
@@ -19,7 +21,8 @@ export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
 
 /**
  * XEP-0077 in-band registration: account creation before login (when open, on a secure connection,
- * throttled per network), and for logged-in users password change and account removal (always).
+ * limited per network unless the address is exempt), and for logged-in users password change and
+ * account removal (always).
  */
 export const registerModule: AnyModule = defineModule({
   name: 'register',
@@ -30,10 +33,22 @@ export const registerModule: AnyModule = defineModule({
       'open',
       'who may create accounts in-band',
     ),
+    limit: setting.int('REGISTRATION_LIMIT', 5, 1, 1_000_000, 'accounts one address may register per hour'),
+    interval: setting.int(
+      'REGISTRATION_INTERVAL',
+      10,
+      0,
+      86_400,
+      'seconds between two registrations from one address',
+    ),
+    exempt: setting.addresses('REGISTRATION_EXEMPT', 'addresses and ranges without a registration limit'),
   },
   setup(ctx, settings) {
     const open = settings.registration === 'open';
-    const throttle = new RegistrationThrottle();
+    const throttle = new RegistrationThrottle({
+      maxPerWindow: settings.limit,
+      minIntervalMs: settings.interval * 1000,
+    });
     // Passwords travel in clear inside the stream (XEP-0077 §8), so only over a secure transport.
     const mayRegister = (session: ClientSession) => open && session.transport.secure;
 
@@ -55,21 +70,33 @@ export const registerModule: AnyModule = defineModule({
     });
 
     const register = async ({ session }: StreamIqEvent, username: string, password: string) => {
-      const key = throttleKey(session.transport.remoteAddress);
-      const wait = throttle.check(key);
-      if (wait > 0) {
+      let local: string | undefined;
+      try {
+        local = normalizeUsername(username, ctx.domain);
+      } catch {
+        local = undefined;
+      }
+      // A taken name is answered as such whatever the limits say, and costs the network nothing.
+      if (local !== undefined && (await ctx.storage.accounts.exists(local))) {
+        throw new StanzaError('conflict', 'That username is taken');
+      }
+      const address = session.transport.remoteAddress;
+      // Checking the limit and taking a slot are one synchronous step, so parallel requests from
+      // one network cannot all pass the check before any of them is counted.
+      const slot = settings.exempt.has(address) ? EXEMPT : throttle.reserve(networkKey(address));
+      if (typeof slot === 'number') {
         throw new StanzaError(
           'resource-constraint',
-          `Too many registrations from your network; try again in ${describeWait(wait)}`,
+          `Too many registrations from your network; try again in ${describeWait(slot)}`,
         );
       }
-      throttle.recordAttempt(key);
       try {
+        if (local === undefined) throw new AccountError('invalid-username', 'invalid username');
         await ctx.accounts.create(username, password);
       } catch (err) {
+        slot.cancel();
         throw accountProblem(err);
       }
-      throttle.recordSuccess(key);
       session.data.set(REGISTERED_ON_STREAM, true);
       ctx.log.info({}, 'account registered in-band');
     };
@@ -103,8 +130,8 @@ export const registerModule: AnyModule = defineModule({
       return new StanzaError('internal-server-error');
     };
 
-    // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends, and
-    // error replies must not echo the password back (XEP-0077 §3.3).
+    // Handled as raw hooks rather than ctx.iq: removal must answer before the session ends (and
+    // after the account is locked), and error replies must not echo the password back (§3.3).
     const manageAccount = async (event: StanzaEvent): Promise<true> => {
       const { stanza, session } = event;
       const query = stanza.firstElement()!;
@@ -129,12 +156,21 @@ export const registerModule: AnyModule = defineModule({
     };
 
     const removeAccount = async (event: StanzaEvent) => {
-      // XEP-0077 §3.2: the result first; then every session of the account ends with a stream error.
-      await ctx.reply(event, iqResult(event.stanza));
+      // XEP-0077 §3.2: the result, then every session of the account ends with a stream error. The
+      // result goes out only once the account is locked everywhere: no login with its password
+      // succeeds on any node after the client has read it. Contacts are told afterwards, while the
+      // roster still exists, and the rows go last.
+      let answered = false;
       try {
-        await ctx.accounts.delete(event.from.local);
+        await ctx.accounts.delete(event.from.local, {
+          onLocked: async () => {
+            answered = true;
+            await ctx.reply(event, iqResult(event.stanza));
+          },
+        });
       } catch (err) {
-        ctx.log.error({ err }, 'account removal failed');
+        if (!answered) throw accountProblem(err);
+        ctx.log.error({ err }, 'account removal failed after it was confirmed');
       }
     };
 
@@ -203,6 +239,13 @@ function describeWait(ms: number): string {
   return `${Math.ceil(seconds / 60)} minutes`;
 }
 
+/** A registration slot taken from the limit: kept when the account is created, given back if not. */
+export interface RegistrationSlot {
+  cancel(): void;
+}
+
+const EXEMPT: RegistrationSlot = { cancel() {} };
+
 export interface RegistrationThrottleOptions {
   /** Successful registrations allowed per network within `windowMs` (default 5). */
   maxPerWindow: number;
@@ -252,6 +295,25 @@ export class RegistrationThrottle {
     return Math.max(0, wait);
   }
 
+  /**
+   * Checks the limits and, when they allow it, counts an attempt and a registration at once: the
+   * slot is taken before any asynchronous work, so concurrent requests see each other. Returns the
+   * wait in milliseconds when refused.
+   */
+  reserve(key: string, now = Date.now()): RegistrationSlot | number {
+    const wait = this.check(key, now);
+    if (wait > 0) return wait;
+    const entry = this.entry(key, now);
+    entry.attempts.push(now);
+    entry.successes.push(now);
+    return {
+      cancel: () => {
+        const index = entry.successes.lastIndexOf(now);
+        if (index !== -1) entry.successes.splice(index, 1);
+      },
+    };
+  }
+
   recordAttempt(key: string, now = Date.now()): void {
     this.entry(key, now).attempts.push(now);
   }
@@ -293,34 +355,7 @@ export class RegistrationThrottle {
   }
 }
 
-/**
- * The throttling key for a client address: IPv4 as is, IPv6 by its /64 (one subscriber usually
- * holds a whole /64), IPv4-mapped IPv6 as IPv4.
- */
+/** The throttling key for a client address: IPv4 as is, IPv6 by its /64 (see `networkKey`). */
 export function throttleKey(address: string | undefined): string {
-  if (address === undefined || address === '') return 'unknown';
-  const lower = address.toLowerCase().replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (mapped) return mapped[1]!;
-  if (!lower.includes(':')) return lower;
-  const groups = expandIPv6(lower);
-  return groups ? `${groups.slice(0, 4).join(':')}::/64` : lower;
-}
-
-function expandIPv6(address: string): string[] | undefined {
-  const halves = address.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (part: string | undefined): string[] => {
-    if (!part) return [];
-    const groups = part.split(':');
-    const last = groups[groups.length - 1]!;
-    // A trailing dotted IPv4 part fills two groups.
-    if (last.includes('.')) groups.splice(groups.length - 1, 1, '0', '0');
-    return groups.map((g) => (Number.parseInt(g, 16) || 0).toString(16));
-  };
-  const head = parse(halves[0]);
-  const tail = parse(halves[1]);
-  const missing = 8 - head.length - tail.length;
-  if (missing < 0 || (halves.length === 1 && missing !== 0)) return undefined;
-  return [...head, ...Array<string>(missing).fill('0'), ...tail];
+  return networkKey(address);
 }
