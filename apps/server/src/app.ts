@@ -5,6 +5,7 @@ import { openStorage, type Storage } from '@strom/storage';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { AdminServer } from './admin.js';
 import { type Config, c2sEnabled, storageOptions } from './config.js';
+import { ConnectionLimits } from './connection-limits.js';
 import { health } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { TcpListener } from './tcp.js';
@@ -84,6 +85,18 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) }
       : null;
+  const limits = new ConnectionLimits({
+    maxConnections: config.maxConnections,
+    maxPerAddress: config.maxConnectionsPerAddress,
+    ratePerAddress: config.connectionRatePerAddress,
+  });
+  // Connections that never finish their request headers (half-open upgrades) are dropped with 408
+  // after AUTH_TIMEOUT, as are TLS handshakes that never finish; Node checks a few times a timeout.
+  const httpTimeouts = {
+    headersTimeout: config.authTimeoutMs,
+    requestTimeout: 0,
+    connectionsCheckingInterval: Math.max(250, Math.min(config.authTimeoutMs / 4, 30_000)),
+  };
   const http = Fastify({
     loggerInstance: log.child({ component: 'http' }),
     // Requests are never logged: their lines would carry client addresses.
@@ -91,7 +104,8 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     // A WebSocket's upgrade request lives as long as the connection: no per-request child logger.
     childLoggerFactory: (logger) => logger,
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
-    ...(https ? { https } : {}),
+    http: httpTimeouts,
+    ...(https ? { https: { ...https, ...httpTimeouts, handshakeTimeout: config.authTimeoutMs } } : {}),
   }) as unknown as FastifyInstance;
   await http.register(health, { xmpp });
   await http.register(web, { config });
@@ -101,6 +115,9 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     maxStanzaBytes: config.maxStanzaBytes,
     pingIntervalMs: config.pingIntervalMs,
     deadPeerTimeoutMs: config.deadPeerTimeoutMs,
+    authTimeoutMs: config.authTimeoutMs,
+    limits,
+    log: log.child({ component: 'websocket' }),
     shutdownRedirectUrl: config.shutdownRedirectUrl,
   });
 
@@ -117,6 +134,8 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
         keyFile: config.xmppKeyFile,
         requireTls: config.c2sRequireTls,
         keepaliveMs: config.pingIntervalMs,
+        authTimeoutMs: config.authTimeoutMs,
+        limits,
         log: log.child({ component: 'tcp' }),
       });
     }

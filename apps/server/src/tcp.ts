@@ -10,6 +10,8 @@ import {
   type XmlStreamError,
   xml,
 } from '@strom/xml';
+import { ClientErrorLog } from './client-errors.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import type { Logger } from './logger.js';
 
 const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -19,6 +21,8 @@ const FRAMING_CLOSE = `<close xmlns="${NS.framing}"`;
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** A client that stops reading altogether is cut off once this much output waits for it. */
 const OUTPUT_HARD_LIMIT = 16 * 1024 * 1024;
+/** How long a connection we closed may take to close its side before its socket is dropped. */
+const CLOSE_GRACE_MS = 5000;
 
 export interface TcpOptions {
   xmpp: XmppServer;
@@ -33,6 +37,13 @@ export interface TcpOptions {
   requireTls: boolean;
   /** Idle time after which a single space goes out, so NATs and proxies keep the connection. */
   keepaliveMs: number;
+  /**
+   * Time a connection has to log in (see `ClientSession.loginClock`), TLS handshakes included;
+   * then `connection-timeout`.
+   */
+  authTimeoutMs: number;
+  /** Admission control shared with the WebSocket endpoint. */
+  limits: ConnectionLimits;
   log: Logger;
 }
 
@@ -45,9 +56,11 @@ export interface TcpOptions {
  */
 export class TcpListener {
   private plain: net.Server | undefined;
-  private direct: tls.Server | undefined;
+  private direct: net.Server | undefined;
   private context: tls.SecureContext | undefined;
   private readonly connections = new Set<TcpConnection>();
+  private readonly clientErrors: ClientErrorLog;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: TcpOptions) {
     this.context = this.loadContext();
@@ -56,6 +69,7 @@ export class TcpListener {
         'XMPP over TCP requires TLS by default: set TLS_CERT_FILE and TLS_KEY_FILE (or C2S_REQUIRE_TLS=false for tests)',
       );
     }
+    this.clientErrors = new ClientErrorLog(options.log);
   }
 
   private readCertificate(): { cert: Buffer; key: Buffer } | undefined {
@@ -74,20 +88,77 @@ export class TcpListener {
     const files = this.readCertificate();
     if (files === undefined) return;
     this.context = tls.createSecureContext(files);
-    this.direct?.setSecureContext(files);
   }
 
   async listen(): Promise<void> {
     const { port, tlsPort, host } = this.options;
     if (port !== undefined) {
-      this.plain = net.createServer((socket) => this.accept(socket, false));
+      this.plain = net.createServer((socket) => {
+        if (this.admit(socket, true)) this.accept(socket, false);
+      });
       await listenOn(this.plain, host, port);
     }
-    const files = this.readCertificate();
-    if (tlsPort !== undefined && files !== undefined) {
-      this.direct = tls.createServer(files, (socket) => this.accept(socket, true));
+    if (tlsPort !== undefined && this.context !== undefined) {
+      // The TLS handshake runs inside the connection, so the login deadline covers it too, and a
+      // connection is admitted (or refused) before a handshake is spent on it.
+      this.direct = net.createServer((socket) => {
+        const context = this.context;
+        if (context === undefined || !this.admit(socket, false)) return;
+        // Failures show on the TLS socket; the raw one must not throw them again.
+        socket.on('error', () => {});
+        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+        this.accept(secure, true);
+      });
       await listenOn(this.direct, host, tlsPort);
     }
+    this.startSweeper();
+  }
+
+  /**
+   * Counts a new connection against the limits; a refused one is closed at once — on the plain
+   * port with a stream error saying why, on the direct TLS port without a word, since saying
+   * anything would cost a TLS handshake.
+   */
+  private admit(socket: net.Socket, canExplain: boolean): boolean {
+    const admission = this.options.limits.admit(socket.remoteAddress);
+    if (admission.ok) {
+      socket.once('close', admission.release);
+      return true;
+    }
+    const { refusal } = admission;
+    this.clientErrors.note(`TCP connection refused (${refusal.reason} limit)`);
+    socket.on('error', () => {});
+    if (!canExplain) {
+      socket.destroy();
+      return false;
+    }
+    const error = new StreamError(
+      refusal.reason === 'total' ? 'resource-constraint' : 'policy-violation',
+      refusal.message,
+    );
+    socket.end(
+      `${streamHeader({ from: this.options.xmpp.domain, version: '1.0' })}${error.toElement().toString()}</stream:stream>`,
+    );
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    return false;
+  }
+
+  /**
+   * One timer for all connections: whitespace keepalives on idle ones, `connection-timeout` for
+   * those that did not log in in time, and the end of closed ones whose peer never closed its side.
+   */
+  private startSweeper(): void {
+    const { keepaliveMs, authTimeoutMs } = this.options;
+    const every = Math.max(250, Math.min(keepaliveMs, authTimeoutMs, CLOSE_GRACE_MS) / 4);
+    const loginTimeout = new StreamError(
+      'connection-timeout',
+      `Not logged in within ${Math.round(authTimeoutMs / 1000)} seconds`,
+    );
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const connection of this.connections) connection.sweep(now, loginTimeout);
+    }, every);
+    this.sweeper.unref();
   }
 
   /** The ports actually bound (useful with 0). */
@@ -98,6 +169,7 @@ export class TcpListener {
 
   /** Stops accepting; the XMPP server then ends the sessions, which closes the connections. */
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await Promise.all(
       [this.plain, this.direct].map(
         (server) => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
@@ -113,7 +185,7 @@ export class TcpListener {
   private accept(socket: net.Socket, secure: boolean): void {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    const connection = new TcpConnection(this.options, socket, secure, () => this.context);
+    const connection = new TcpConnection(this.options, socket, secure, () => this.context, this.clientErrors);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
   }
@@ -136,15 +208,23 @@ class TcpConnection implements Transport {
   private parser: StreamParser;
   private session: ClientSession;
   private encrypted: boolean;
+  /** A TLS handshake is under way: nothing written now could reach the client. */
+  private handshaking = false;
   private closed = false;
+  /** When we closed the connection (0 while open). */
+  private closedAt = 0;
   private pausedForOutput = false;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** Last input or output, for the keepalive. */
+  private lastActivity = Date.now();
+  /** Input is decoded strictly: invalid UTF-8 is a stream error, not a replacement character. */
+  private decoder = new TextDecoder('utf-8', { fatal: true });
 
   constructor(
     private readonly options: TcpOptions,
     socket: net.Socket,
     secure: boolean,
     private readonly context: () => tls.SecureContext | undefined,
+    private readonly clientErrors: ClientErrorLog,
   ) {
     this.socket = socket;
     this.encrypted = secure;
@@ -159,11 +239,17 @@ class TcpConnection implements Transport {
   }
 
   private attachSocket(socket: net.Socket): void {
-    socket.setEncoding('utf8');
+    if (socket instanceof tls.TLSSocket) {
+      this.handshaking = true;
+      socket.once('secure', () => {
+        this.handshaking = false;
+      });
+    }
+    this.decoder = new TextDecoder('utf-8', { fatal: true });
     socket.on('data', this.onData);
-    socket.on('error', () => {});
+    socket.on('error', this.onError);
     socket.on('close', this.onClose);
-    this.touch();
+    this.lastActivity = Date.now();
   }
 
   private detachSocket(socket: net.Socket): void {
@@ -171,25 +257,44 @@ class TcpConnection implements Transport {
     socket.off('close', this.onClose);
   }
 
-  private readonly onData = (chunk: string): void => {
-    this.touch();
-    this.parser.write(chunk);
+  private readonly onData = (chunk: Buffer): void => {
+    this.lastActivity = Date.now();
+    let text: string;
+    try {
+      text = this.decoder.decode(chunk, { stream: true });
+    } catch {
+      this.clientErrors.note('invalid UTF-8 on a TCP stream');
+      this.session.fail(new StreamError('unsupported-encoding', 'The stream must be valid UTF-8'));
+      return;
+    }
+    this.parser.write(text);
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.clientErrors.note('TCP connection error', err);
   };
 
   private readonly onClose = (): void => {
     this.closed = true;
-    clearTimeout(this.idleTimer);
     this.session.transportClosed();
   };
 
-  /** Keeps an idle connection alive through NATs with RFC 6120 §4.6.1 whitespace. */
-  private touch(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (!this.closed) this.socket.write(' ');
-      this.touch();
-    }, this.options.keepaliveMs);
-    this.idleTimer.unref();
+  /** The listener's periodic check (see `TcpListener.startSweeper`). */
+  sweep(now: number, loginTimeout: StreamError): void {
+    if (this.closed) {
+      if (this.closedAt > 0 && now - this.closedAt >= CLOSE_GRACE_MS) this.socket.destroy();
+      return;
+    }
+    const session = this.session;
+    if (session.loggingIn && now - session.loginClock >= this.options.authTimeoutMs) {
+      session.fail(loginTimeout);
+      return;
+    }
+    // Keeps an idle connection alive through NATs with RFC 6120 §4.6.1 whitespace.
+    if (now - this.lastActivity >= this.options.keepaliveMs) {
+      this.lastActivity = now;
+      this.socket.write(' ');
+    }
   }
 
   /** A fresh parser: at the start and after every stream restart (STARTTLS, SASL). */
@@ -199,7 +304,10 @@ class TcpConnection implements Transport {
       onStreamOpen: (root) => this.onStreamOpen(root),
       onElement: (el) => this.onElement(el),
       onStreamClose: () => this.session.receive(xml('close', { xmlns: NS.framing })),
-      onError: (err: XmlStreamError) => this.session.fail(new StreamError(err.condition, err.message)),
+      onError: (err: XmlStreamError) => {
+        this.clientErrors.note('unparsable TCP stream', err);
+        this.session.fail(new StreamError(err.condition, err.message));
+      },
     });
   }
 
@@ -287,16 +395,12 @@ class TcpConnection implements Transport {
   }
 
   private writeHeader(attrs: Record<string, string | undefined>): void {
-    const parts = [`xmlns="${NS.client}"`, `xmlns:stream="${STREAM_NAMESPACE}"`];
-    for (const name of ['from', 'id', 'version', 'xml:lang']) {
-      const value = attrs[name];
-      if (value !== undefined) parts.push(`${name}="${escapeAttr(value)}"`);
-    }
-    this.write(`<?xml version='1.0'?><stream:stream ${parts.join(' ')}>`);
+    this.write(streamHeader(attrs));
   }
 
   private write(text: string): void {
     if (this.closed) return;
+    this.lastActivity = Date.now();
     const socket = this.socket;
     socket.write(text);
     const buffered = socket.writableLength;
@@ -315,8 +419,9 @@ class TcpConnection implements Transport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.idleTimer);
-    this.socket.end();
+    this.closedAt = Date.now();
+    if (this.handshaking) this.socket.destroy();
+    else this.socket.end();
   }
 
   pause(): void {
@@ -334,6 +439,16 @@ class TcpConnection implements Transport {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** The server's stream header (RFC 6120 §4.7) with the given attributes. */
+function streamHeader(attrs: Record<string, string | undefined>): string {
+  const parts = [`xmlns="${NS.client}"`, `xmlns:stream="${STREAM_NAMESPACE}"`];
+  for (const name of ['from', 'id', 'version', 'xml:lang']) {
+    const value = attrs[name];
+    if (value !== undefined) parts.push(`${name}="${escapeAttr(value)}"`);
+  }
+  return `<?xml version='1.0'?><stream:stream ${parts.join(' ')}>`;
 }
 
 function escapeAttr(value: string): string {

@@ -2,9 +2,12 @@ import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import type { ClientSession, Transport, XmppServer } from '@strom/core';
 import { StreamError } from '@strom/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { WebSocket } from 'ws';
+import { ClientErrorLog } from './client-errors.js';
+import type { ConnectionLimits, Refusal } from './connection-limits.js';
+import type { Logger } from './logger.js';
 import { isSecureRequest } from './transport-security.js';
 
 export interface WebSocketOptions {
@@ -13,9 +16,20 @@ export interface WebSocketOptions {
   maxStanzaBytes: number;
   pingIntervalMs: number;
   deadPeerTimeoutMs: number;
+  /** Time a connection has to log in (see `ClientSession.loginClock`); then `connection-timeout`. */
+  authTimeoutMs: number;
+  /** Admission control shared with the TCP endpoint. */
+  limits: ConnectionLimits;
+  log: Logger;
   /** Where clients should reconnect when this node shuts down (RFC 7395 §3.6.1). */
   shutdownRedirectUrl?: string;
 }
+
+/**
+ * How long a closing connection waits for the client's close frame before its socket is dropped
+ * (ws waits 30 s by default, which a client that never answers could use to hold sockets).
+ */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /** Output queued beyond this pauses reading from the same client until its socket drains. */
 const OUTPUT_HIGH_WATER = 1024 * 1024;
@@ -29,6 +43,14 @@ interface Connection {
   pingSentAt: number;
 }
 
+/** HTTP answer to a refused upgrade: the node is full (503) or one address asks too much (429). */
+function refuse(reply: FastifyReply, refusal: Refusal): FastifyReply {
+  return reply
+    .code(refusal.reason === 'total' ? 503 : 429)
+    .header('retry-after', refusal.reason === 'rate' ? '1' : '30')
+    .send({ error: refusal.message });
+}
+
 /**
  * RFC 7395 endpoint: the `xmpp` subprotocol is required, each text message carries one element,
  * idle connections are pinged so proxies keep them, and dead peers are cut off.
@@ -36,13 +58,23 @@ interface Connection {
 export const xmppWebSocket = fp<WebSocketOptions>(
   async (app: FastifyInstance, opts) => {
     const connections = new Set<Connection>();
+    const clientErrors = new ClientErrorLog(opts.log);
 
     await app.register(websocket, {
       options: {
         // A little above the stanza limit so an oversized stanza still gets its stream error from us.
+        // ws refuses a frame whose header announces more at once, before any of it arrives.
         maxPayload: opts.maxStanzaBytes + 4096,
         handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
         perMessageDeflate: false,
+        // Not in @types/ws yet (ws ≥ 8.18).
+        ...({ closeTimeout: CLOSE_TIMEOUT_MS } as object),
+      },
+      // What ws reports here is the client's doing (broken frames, bad UTF-8, a vanished peer): one
+      // short debug line, no stack trace. ws has begun closing already; the socket ends with it.
+      errorHandler: (error, socket) => {
+        clientErrors.note('WebSocket connection error', error);
+        if (socket.readyState === socket.OPEN) socket.terminate();
       },
       // Streams are ended by the XMPP server's own shutdown, with proper stream errors.
       preClose: async () => {
@@ -66,6 +98,14 @@ export const xmppWebSocket = fp<WebSocketOptions>(
           if (!offered.includes('xmpp')) {
             return reply.code(400).send({ error: 'The "xmpp" WebSocket subprotocol is required (RFC 7395)' });
           }
+          // request.ip is the socket's address, or X-Forwarded-For's from a TRUSTED_PROXIES proxy.
+          const admission = opts.limits.admit(request.ip);
+          if (!admission.ok) {
+            clientErrors.note(`WebSocket upgrade refused (${admission.refusal.reason} limit)`);
+            return refuse(reply, admission.refusal);
+          }
+          // Counted for as long as the TCP connection lives, whatever becomes of the upgrade.
+          request.raw.socket.once('close', admission.release);
         },
       },
       (socket, request) => {
@@ -90,22 +130,31 @@ export const xmppWebSocket = fp<WebSocketOptions>(
           connection.lastSeen = Date.now();
           connection.pingSentAt = 0;
         });
-        socket.on('error', () => {
-          // ws reports oversized frames through here after starting its own close handshake.
-        });
         socket.on('close', () => {
           connections.delete(connection);
           connection.session.transportClosed();
         });
-        interceptOversizedClose(socket, request.raw.socket as Socket, connection, opts.maxStanzaBytes);
+        interceptProtocolClose(socket, request.raw.socket as Socket, connection, opts.maxStanzaBytes);
       },
     );
 
     // One sweep for all connections instead of a timer per connection keeps idle sessions small.
-    const sweepEvery = Math.max(250, Math.min(opts.pingIntervalMs, opts.deadPeerTimeoutMs) / 4);
+    const sweepEvery = Math.max(
+      250,
+      Math.min(opts.pingIntervalMs, opts.deadPeerTimeoutMs, opts.authTimeoutMs) / 4,
+    );
+    const loginTimeout = new StreamError(
+      'connection-timeout',
+      `Not logged in within ${Math.round(opts.authTimeoutMs / 1000)} seconds`,
+    );
     const sweeper = setInterval(() => {
       const now = Date.now();
       for (const connection of connections) {
+        const session = connection.session;
+        if (session.loggingIn && now - session.loginClock >= opts.authTimeoutMs) {
+          session.fail(loginTimeout);
+          continue;
+        }
         if (connection.pingSentAt > 0) {
           if (now - connection.pingSentAt >= opts.deadPeerTimeoutMs) {
             connections.delete(connection);
@@ -190,11 +239,14 @@ function createTransport(
 }
 
 /**
- * ws closes a connection whose message exceeds maxPayload (code 1009) before telling us. The XMPP
- * answer to an oversized stanza is a `policy-violation` stream error, so it is sent just before
- * ws's close frame.
+ * ws closes a connection whose frames break the WebSocket rules before telling us (through its
+ * `error` event). The XMPP stream gets its own answer just before ws's close frame: a stanza over
+ * the size limit (1009) is a `policy-violation`, invalid UTF-8 in a text message (1007) is
+ * `unsupported-encoding` (RFC 6120 §4.9.3.22), and a frame no WebSocket peer may send (1002:
+ * unknown opcode, a continuation with nothing to continue, reserved bits, an unmasked frame) is
+ * `bad-format`.
  */
-function interceptOversizedClose(
+function interceptProtocolClose(
   socket: WebSocket,
   raw: Socket,
   connection: Connection,
@@ -202,12 +254,22 @@ function interceptOversizedClose(
 ): void {
   const close = socket.close.bind(socket);
   socket.close = (code?: number, reason?: string | Buffer) => {
-    if (code === 1009) {
-      connection.session.fail(
-        new StreamError('policy-violation', `Stanza larger than ${maxStanzaBytes} bytes`),
-      );
-    }
+    const error = protocolStreamError(code, maxStanzaBytes);
+    if (error) connection.session.fail(error);
     release(raw);
     close(code, reason);
   };
+}
+
+function protocolStreamError(code: number | undefined, maxStanzaBytes: number): StreamError | undefined {
+  switch (code) {
+    case 1009:
+      return new StreamError('policy-violation', `Stanza larger than ${maxStanzaBytes} bytes`);
+    case 1007:
+      return new StreamError('unsupported-encoding', 'Text messages must be valid UTF-8');
+    case 1002:
+      return new StreamError('bad-format', 'Broken WebSocket framing');
+    default:
+      return undefined;
+  }
 }

@@ -104,6 +104,12 @@ export class ClientSession {
   /** Set when another session took over this full JID, so closing this one leaves the new one alone. */
   replaced = false;
   readonly createdAt = Date.now();
+  /**
+   * Where a transport's login deadline counts from: the start of the stream, or the latest
+   * pre-authentication request a module served (in-band registration), so that someone filling in
+   * a sign-up form is not cut off.
+   */
+  loginClock = this.createdAt;
 
   private streamOpened = false;
   private announced = false;
@@ -129,6 +135,14 @@ export class ClientSession {
 
   get bound(): boolean {
     return this.state === 'active';
+  }
+
+  /** The stream has neither bound a resource nor ended: it is still logging in. */
+  get loggingIn(): boolean {
+    const state = this.state;
+    return (
+      state === 'connecting' || state === 'authenticating' || state === 'authenticated' || state === 'binding'
+    );
   }
 
   /** The stage the stream is at, which decides who handles what the client sends. */
@@ -276,7 +290,10 @@ export class ClientSession {
 
   private async handlePreAuth(el: Element): Promise<void> {
     if (el.getNS() === NS.client && el.localName === 'iq') {
-      if (await this.host.registry.handleStreamIq('pre-auth', this, el)) return;
+      if (await this.host.registry.handleStreamIq('pre-auth', this, el)) {
+        this.loginClock = Date.now();
+        return;
+      }
     } else if (await this.host.registry.handleNonza('pre-auth', this, el)) {
       return;
     }
