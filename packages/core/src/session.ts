@@ -3,6 +3,7 @@ import { JID } from '@strom/jid';
 import { type Element, parseFrame, serialize, type XmlLimits, XmlStreamError, xml } from '@strom/xml';
 import type { StreamStage } from './context.js';
 import { errorReply, iqResult, StanzaError, StreamError, type StreamErrorCondition } from './errors.js';
+import { LogBudget } from './log-budget.js';
 import type { Logger } from './logger.js';
 import { NS } from './namespaces.js';
 import type { ModuleRegistry } from './registry.js';
@@ -76,6 +77,11 @@ export interface SessionHost {
 }
 
 const MAX_QUEUED_FRAMES = 256;
+
+/** Stream errors are the client's doing as a rule: debug lines, and only so many (all sessions together). */
+const streamErrorLog = new LogBudget(30);
+/** A handler that throws is a bug, but one a client may trigger again and again. */
+const failureLog = new LogBudget(10);
 
 let sessionCounter = 0;
 
@@ -196,8 +202,15 @@ export class ClientSession {
         }
       }
     } catch (err) {
-      this.host.log.error({ err, session: this.id }, 'session processing failed');
-      this.fail(new StreamError('internal-server-error'));
+      if (err instanceof StreamError) {
+        this.fail(err);
+      } else if (err instanceof XmlStreamError) {
+        // A handler parsed something of the client's and found it broken: the client's fault.
+        this.fail(new StreamError(err.condition, err.message));
+      } else {
+        failureLog.write(this.host.log, 'error', { err, session: this.id }, 'session processing failed');
+        this.fail(new StreamError('internal-server-error'));
+      }
     } finally {
       this.busy = false;
     }
@@ -254,6 +267,12 @@ export class ClientSession {
   }
 
   private handleOpen(open: Element): void {
+    if (this.state === 'binding' || this.state === 'active') {
+      // Streams restart only after STARTTLS and SASL (RFC 6120 §4.3.3); once a resource is bound
+      // an <open/> is no restart, and offering binding again would be wrong (RFC 7395 §3.3).
+      this.fail(new StreamError('policy-violation', 'The stream cannot be restarted after resource binding'));
+      return;
+    }
     const domain = this.host.domain;
     const to = open.attrs.to;
     const requested = to === undefined ? undefined : JID.tryParse(to)?.toString();
@@ -418,6 +437,12 @@ export class ClientSession {
   fail(error: StreamError): void {
     if (this.state === 'closed' || this.closing) return;
     this.closing = true;
+    streamErrorLog.write(
+      this.host.log,
+      'debug',
+      { session: this.id, condition: error.condition, text: error.text },
+      'stream error',
+    );
     if (this.state !== 'hibernating') {
       if (!this.streamOpened) {
         // RFC 6120 §4.9.1.2: the error must come inside an opened stream.
