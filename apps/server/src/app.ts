@@ -107,7 +107,7 @@ export async function startStrom(config: Config, options: StartOptions = {}): Pr
     http: httpTimeouts,
     ...(https ? { https: { ...https, ...httpTimeouts, handshakeTimeout: config.authTimeoutMs } } : {}),
   }) as unknown as FastifyInstance;
-  await http.register(health, { xmpp });
+  await http.register(health, { xmpp, token: config.healthToken });
   await http.register(web, { config });
   await http.register(xmppWebSocket, {
     xmpp,

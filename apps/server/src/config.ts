@@ -67,6 +67,8 @@ export interface Config {
   publicUrl: string | undefined;
   webClient: boolean;
   webClientPath: string;
+  /** Shows `/health/ready` details to callers that are not local (`Authorization: Bearer …`). */
+  healthToken: string | undefined;
   /** Failed-login throttling (`AUTH_THROTTLE_*`); shared through Redis when `REDIS_URL` is set. */
   authThrottle: AuthThrottleConfig;
 }
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env, modules: AnyModule[] = defaul
     publicUrl: url('PUBLIC_URL', ['http:', 'https:']),
     webClient: bool('WEB_CLIENT', true),
     webClientPath: urlPath('WEB_CLIENT_PATH', '/'),
+    healthToken: optional('HEALTH_TOKEN'),
     authThrottle: {
       freeAttempts: throttle.freeAttempts,
       baseDelayMs: throttle.baseDelay * 1000,

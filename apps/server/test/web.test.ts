@@ -243,6 +243,32 @@ describe('web client and discovery over real HTTP', () => {
     expect(await allowsRegistration(untrusted.httpUrl, tls)).toBe('false');
   });
 
+  it('never puts a forged Host header into host-meta or the CSP, with or without a proxy in front', async () => {
+    for (const target of [server, untrusted]) {
+      const hostMeta = await rawGet(target.httpUrl, '/.well-known/host-meta.json', { host: 'evil.example' });
+      expect(JSON.parse(hostMeta.body.toString())).toEqual({
+        links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: 'ws://localhost/xmpp-websocket' }],
+      });
+      const xml = await rawGet(target.httpUrl, '/.well-known/host-meta', { host: 'evil.example:5280' });
+      expect(xml.body.toString()).not.toContain('evil.example');
+      const page = await rawGet(target.httpUrl, '/', { host: 'evil.example' });
+      expect(page.status).toBe(200);
+      const policy = csp(String(page.headers['content-security-policy']));
+      expect(policy.get('connect-src')).toEqual(["'self'", 'ws://localhost', 'wss://localhost']);
+    }
+    // The address the connection reached counts only with the port it reached.
+    const otherPort = await rawGet(server.httpUrl, '/.well-known/host-meta.json', { host: '127.0.0.1:1' });
+    expect(otherPort.body.toString()).toContain('"ws://localhost/xmpp-websocket"');
+  });
+
+  it('believes a Host header that names XMPP_DOMAIN', async () => {
+    const port = new URL(untrusted.httpUrl).port;
+    for (const host of ['localhost', `localhost:${port}`]) {
+      const response = await rawGet(untrusted.httpUrl, '/.well-known/host-meta.json', { host });
+      expect(response.body.toString(), host).toContain(`"ws://${host}/xmpp-websocket"`);
+    }
+  });
+
   it('refuses a Host header that cannot be part of a URL', async () => {
     const raw = await rawGet(server.httpUrl, '/.well-known/host-meta', { host: 'bad"host<x>' });
     expect(raw.status).toBe(400);
@@ -271,8 +297,25 @@ describe('web client and discovery settings', () => {
     }
   });
 
+  it('answers with XMPP_DOMAIN for a Host it does not know, and believes only trusted proxies', async () => {
+    const app = await webOnly({ XMPP_DOMAIN: 'example.org', TRUSTED_PROXIES: 'loopback' });
+    const href = async (headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
+      (await app.inject({ url: '/.well-known/host-meta.json', headers, remoteAddress })).json().links[0].href;
+    expect(await href({ host: 'attacker.example' })).toBe('ws://example.org/xmpp-websocket');
+    // inject's connection comes from loopback, which TRUSTED_PROXIES=loopback trusts.
+    expect(await href({ host: 'internal:5280', 'x-forwarded-host': 'chat.example.org' })).toBe(
+      'ws://chat.example.org/xmpp-websocket',
+    );
+    expect(await href({ host: 'internal:5280', 'x-forwarded-host': 'chat.example.org' }, '192.0.2.9')).toBe(
+      'ws://example.org/xmpp-websocket',
+    );
+    const page = await app.inject({ url: '/', headers: { host: 'attacker.example' } });
+    expect(page.headers['content-security-policy']).not.toContain('attacker.example');
+    await app.close();
+  });
+
   it('uses WEBSOCKET_PATH in discovery', async () => {
-    const app = await webOnly({ WEBSOCKET_PATH: '/ws' });
+    const app = await webOnly({ WEBSOCKET_PATH: '/ws', XMPP_DOMAIN: 'chat.test' });
     const json = await app.inject({ url: '/.well-known/host-meta.json', headers: { host: 'chat.test' } });
     expect(json.json().links[0].href).toBe('ws://chat.test/ws');
     await app.close();

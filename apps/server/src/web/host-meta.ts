@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import { AddressList } from '@strom/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /** XEP-0156 link relation for an RFC 7395 endpoint. */
@@ -86,22 +88,72 @@ const errorSchema = {
 export interface HostMetaOptions {
   publicUrl: string | undefined;
   websocketPath: string;
+  /** XMPP_DOMAIN: a Host header naming it is believed, and it is the answer when nothing else is. */
+  domain: string;
+  /** TRUSTED_PROXIES: only their X-Forwarded-Host is believed. */
+  trustedProxies: readonly string[];
 }
 
-/** The browser-visible origin of a request, or undefined when its Host header is unusable. */
-export function requestOrigin(request: FastifyRequest): PublicOrigin | undefined {
-  const host = request.host;
-  if (!isValidHost(host)) return undefined;
-  // A trusted proxy's X-Forwarded-Proto is taken as is by Fastify; only the two web schemes make sense.
-  const protocol = request.protocol === 'https' ? 'https' : 'http';
-  return { protocol, host };
+/** proxy-addr's names for address ranges, which TRUSTED_PROXIES accepts too. */
+const PROXY_RANGES: Record<string, string> = {
+  loopback: '127.0.0.0/8,::1/128',
+  linklocal: '169.254.0.0/16,fe80::/10',
+  uniquelocal: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7',
+};
+
+/** Whether the connection itself comes from one of the trusted proxies. */
+export function proxyMatcher(trustedProxies: readonly string[]): (address: string | undefined) => boolean {
+  const parsed = AddressList.parse(trustedProxies.map((entry) => PROXY_RANGES[entry] ?? entry).join(','));
+  const list = 'list' in parsed ? parsed.list : AddressList.EMPTY;
+  return (address) => list.has(address);
+}
+
+/**
+ * Where browsers reach this server, built only from names the operator configured, never from
+ * whatever `Host` a request carries: PUBLIC_URL when set; else the X-Forwarded-Host of a trusted
+ * proxy; else the request's Host when it names XMPP_DOMAIN or the very address and port the
+ * connection reached; else XMPP_DOMAIN itself. Undefined when the Host header is not even a host.
+ */
+export function originResolver(
+  options: HostMetaOptions,
+): (request: FastifyRequest) => PublicOrigin | undefined {
+  const trusted = proxyMatcher(options.trustedProxies);
+  const domain = options.domain.toLowerCase();
+  const configured = options.publicUrl === undefined ? undefined : new URL(options.publicUrl);
+  return (request) => {
+    if (configured) return { protocol: configured.protocol.replace(/:$/, ''), host: configured.host };
+    // A trusted proxy's X-Forwarded-Proto is taken as is by Fastify; only the two web schemes make sense.
+    const protocol = request.protocol === 'https' ? 'https' : 'http';
+    const socket = request.socket;
+    if (request.headers['x-forwarded-host'] !== undefined && trusted(socket?.remoteAddress)) {
+      // Fastify's request.host is the proxy's X-Forwarded-Host here.
+      return isValidHost(request.host) ? { protocol, host: request.host } : undefined;
+    }
+    const host = request.headers.host;
+    if (!isValidHost(host)) return undefined;
+    const { name, port } = splitHost(host);
+    const local = socket?.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    const reachedHere = port === undefined || port === String(socket?.localPort);
+    if (reachedHere && (name === domain || (local !== undefined && isIP(name) !== 0 && name === local))) {
+      return { protocol, host };
+    }
+    return { protocol, host: domain };
+  };
+}
+
+/** A Host value's name (lower case, IPv6 without brackets) and port. */
+function splitHost(host: string): { name: string; port: string | undefined } {
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host.toLowerCase());
+  const raw = match?.[1] ?? host.toLowerCase();
+  return { name: raw.replace(/^\[|\]$/g, ''), port: match?.[2] };
 }
 
 /** `/.well-known/host-meta` and `/.well-known/host-meta.json`, readable from any origin (XEP-0156 §3.2). */
 export async function registerHostMeta(app: FastifyInstance, options: HostMetaOptions): Promise<void> {
+  const origin = originResolver(options);
   const resolve = (request: FastifyRequest) =>
-    websocketUrl(options, options.publicUrl === undefined ? requestOrigin(request) : undefined);
-  // An answer derived from the request's host must not be reused by a cache for another host.
+    websocketUrl(options, options.publicUrl === undefined ? origin(request) : undefined);
+  // An answer that depends on the request's host must not be reused by a cache for another host.
   const cacheControl = options.publicUrl === undefined ? 'no-cache' : 'public, max-age=3600';
 
   app.get('/.well-known/host-meta', async (request, reply) => {

@@ -12,7 +12,7 @@ import {
   SECURITY_HEADERS,
 } from './client-page.js';
 import { ConverseAssets } from './converse-assets.js';
-import { registerHostMeta } from './host-meta.js';
+import { originResolver, registerHostMeta } from './host-meta.js';
 
 export { contentSecurityPolicy, converseSettings, relativeUrl } from './client-page.js';
 export { ConverseAssets, IMMUTABLE_CACHE, locateConverse, preferredEncoding } from './converse-assets.js';
@@ -26,7 +26,7 @@ export {
 
 export type WebConfig = Pick<
   Config,
-  'domain' | 'websocketPath' | 'publicUrl' | 'webClient' | 'webClientPath' | 'registration'
+  'domain' | 'websocketPath' | 'publicUrl' | 'webClient' | 'webClientPath' | 'registration' | 'trustedProxies'
 >;
 
 /** A generated text file with a content hash as its ETag, revalidated on every use. */
@@ -60,8 +60,15 @@ function sendGenerated(
  */
 export const web = fp<{ config: WebConfig }>(
   async (app: FastifyInstance, { config }) => {
-    await registerHostMeta(app, { publicUrl: config.publicUrl, websocketPath: config.websocketPath });
+    const names = {
+      publicUrl: config.publicUrl,
+      websocketPath: config.websocketPath,
+      domain: config.domain,
+      trustedProxies: config.trustedProxies,
+    };
+    await registerHostMeta(app, names);
     if (!config.webClient) return;
+    const origin = originResolver(names);
 
     const assets = await ConverseAssets.load();
     const base = clientBase(config.webClientPath);
@@ -84,7 +91,8 @@ export const web = fp<{ config: WebConfig }>(
       );
     }
     app.get(base, async (request, reply) => {
-      reply.header('content-security-policy', contentSecurityPolicy(request.host));
+      // Only configured names go into the policy, never an arbitrary Host header.
+      reply.header('content-security-policy', contentSecurityPolicy(origin(request)?.host));
       return sendGenerated(request, reply, page);
     });
     app.get(`${base}converse-init.js`, async (request, reply) => {
