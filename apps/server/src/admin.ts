@@ -33,11 +33,20 @@ export async function handleAdminRequest(xmpp: XmppServer, request: AdminRequest
         await xmpp.deleteAccount(request.username);
         return { ok: true };
       case 'user.list': {
-        const inactiveSince =
-          request.inactiveDays === undefined
-            ? undefined
-            : new Date(Date.now() - request.inactiveDays * 86_400_000);
-        const accounts = await xmpp.storage.accounts.list({ inactiveSince });
+        const days = request.inactiveDays;
+        if (days !== undefined && !(Number.isInteger(days) && days >= 1)) {
+          return { ok: false, error: 'inactiveDays must be a whole number of days, at least 1' };
+        }
+        // Inactive for N days: the last login, or for an account that never logged in its
+        // creation, is at least N days ago, and no session of it is online anywhere right now.
+        const inactiveSince = days === undefined ? undefined : new Date(Date.now() - days * 86_400_000);
+        let accounts = await xmpp.storage.accounts.list({ inactiveSince });
+        if (inactiveSince !== undefined && accounts.length > 0) {
+          const online = await xmpp.cluster.resourcesMany(
+            accounts.map((a) => `${a.username}@${xmpp.domain}`),
+          );
+          accounts = accounts.filter((a) => (online.get(`${a.username}@${xmpp.domain}`) ?? []).length === 0);
+        }
         return {
           ok: true,
           result: accounts.map((a) => ({
