@@ -63,6 +63,8 @@ export const CoreEvents = {
   sessionClosed: defineEvent<{ session: ClientSession; reason: CloseReason }>('session-closed'),
   /** Another node died; its sessions are already gone from the directory. Fired on one surviving node. */
   nodeDown: defineEvent<{ node: string; sessions: SessionEntry[] }>('node-down'),
+  /** The node is stopping: modules stop their timers (storage is still open). */
+  stopping: defineEvent<Record<string, never>>('stopping'),
   /** An account is being deleted; modules notify contacts and drop in-memory state. */
   accountDeleted: defineEvent<{ username: string; jid: JID }>('account-deleted'),
 } as const;

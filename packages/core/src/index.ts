@@ -1,6 +1,5 @@
 /** A session directory entry: where one resource is online and how it takes part in presence. */
 export type { SessionEntry } from '@strom/cluster';
-export { AddressList, networkKey } from './addresses.js';
 export {
   AccountError,
   type AccountProblem,
@@ -8,6 +7,7 @@ export {
   createAccount,
   normalizeUsername,
 } from './accounts.js';
+export { AddressList, networkKey } from './addresses.js';
 export {
   type AccountDeletionOptions,
   type AccountService,

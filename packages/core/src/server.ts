@@ -377,6 +377,9 @@ export class XmppServer implements SessionHost {
   async stop(opts: { redirectUri?: string } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.registry.fire(CoreEvents.stopping, {}).catch((err) => {
+      this.log.error({ err }, 'a module failed to stop');
+    });
     for (const session of [...this.streams]) {
       if (session.state === 'hibernating') session.terminate();
       else if (opts.redirectUri) session.redirect(opts.redirectUri);

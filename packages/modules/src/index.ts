@@ -1,4 +1,5 @@
 import type { AnyModule } from '@strom/core';
+import { archiveModule } from './archive/index.js';
 import { blockingModule } from './blocking.js';
 import { carbonsModule } from './carbons/index.js';
 import { csiModule } from './csi/index.js';
@@ -17,6 +18,7 @@ import { timeModule } from './time.js';
 import { vcardModule } from './vcard.js';
 import { versionModule } from './version.js';
 
+export { archiveModule, NS_MAM, NS_SID, parseQuery, parseRetention } from './archive/index.js';
 export {
   BLOCKLIST_CACHE_TTL_MS,
   BlocklistCache,
@@ -136,6 +138,7 @@ export function defaultModules(): AnyModule[] {
     vcardModule,
     privateStorageModule,
     pepModule,
+    archiveModule,
     versionModule,
     registerModule,
     streamManagementModule,

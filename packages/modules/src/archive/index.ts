@@ -1,0 +1,2 @@
+export { archiveModule, NS_SID } from './module.js';
+export { NS_MAM, parseQuery, parseRetention } from './query.js';
