@@ -128,7 +128,7 @@ describe('deployment files', () => {
       const runtime = stages[1]!;
       expect(runtime).toMatch(/^USER node$/m);
       expect(runtime).toMatch(/HOST=0\.0\.0\.0/);
-      expect(runtime).toMatch(/^EXPOSE 5280$/m);
+      expect(runtime).toMatch(/^EXPOSE 5280 5222 5223$/m);
       expect(runtime).toMatch(/^HEALTHCHECK .*CMD \["node", "-e", ".*\/health/m);
       expect(runtime).toMatch(/^CMD \["node", "apps\/server\/dist\/cli\.js", "serve"\]$/m);
       // The entry point it names is what the build produces.
